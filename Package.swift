@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Hot numeric targets are built for the host's instruction set (AVX-512/VNNI on Zen 4, NEON+dot on
+// Graviton) in release builds; Swift's default x86_64 target is baseline SSE2. Parsers and I/O keep
+// Swift's checked arithmetic and bounds checks: a hostile file must produce an error, not UB.
+let nativeRelease: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native"], .when(configuration: .release)),
+]
+let numericRelease: [SwiftSetting] = nativeRelease + [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Swiftlet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "LLMBase", swiftSettings: nativeRelease),
+        .target(name: "GGUF", dependencies: ["LLMBase"]),
+        .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: numericRelease),
+        .target(name: "Kernels", dependencies: ["LLMBase", "Quant", "CBLAS"], swiftSettings: numericRelease),
+        .target(name: "Tokenizer", dependencies: ["LLMBase", "GGUF"]),
+        .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
+        .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],
+                swiftSettings: numericRelease),
+        .executableTarget(
+            name: "SwiftletCLI",
+            dependencies: [
+                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant", "Models"]),
+
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwiftletTesting"]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "SwiftletTesting"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizer", "Sampling", "SwiftletTesting"]),
+        .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
+    ]
+)

@@ -47,3 +47,50 @@ public enum Fixtures {
             .appendingPathComponent("swiftlet-test-\(UUID().uuidString)\(suffix)").path
     }
 }
+
+extension Fixtures {
+    /// The `swiftlet` executable of the same build configuration as the tests.
+    public static func swiftletBinary() throws -> String {
+        #if DEBUG
+        let configuration = "debug"
+        #else
+        let configuration = "release"
+        #endif
+        let path = packageRoot.appendingPathComponent(".build/\(configuration)/swiftlet").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw MissingFixture(path: path + " (build it first: swift build -c \(configuration))")
+        }
+        return path
+    }
+
+    public struct ProcessResult: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+        /// True when the process ended by a signal (a crash), not by exit.
+        public let crashed: Bool
+    }
+
+    /// Runs `swiftlet` with arguments and collects its output.
+    public static func runSwiftlet(_ arguments: [String]) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try swiftletBinary())
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Drain stderr on another thread while reading stdout, so neither pipe can fill and block the child.
+        nonisolated(unsafe) var stderrData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { stderrData = err.fileHandleForReading.readDataToEndOfFile() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return ProcessResult(status: process.terminationStatus,
+                             stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: stderrData, as: UTF8.self),
+                             crashed: process.terminationReason == .uncaughtSignal)
+    }
+}

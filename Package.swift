@@ -32,20 +32,22 @@ let package = Package(
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
         .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],
                 swiftSettings: numericRelease),
+        .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling"]),
         .executableTarget(
             name: "SwiftletCLI",
             dependencies: [
-                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models",
+                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant", "Models"]),
+        .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant"]),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwiftletTesting"]),
-        .testTarget(name: "QuantTests", dependencies: ["Quant"]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "LLMBase"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizer", "Sampling", "SwiftletTesting"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]
 )

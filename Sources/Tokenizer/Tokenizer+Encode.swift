@@ -1,0 +1,94 @@
+extension Tokenizer {
+    /// Text → token ids.
+    ///
+    /// 1. Special tokens are cut out of the text first (user-defined ones always; control ones such
+    ///    as "<|im_start|>" only with `parseSpecial`), longest token first, as llama.cpp's
+    ///    `tokenizer_st_partition` does.
+    /// 2. The text between them is split by the pre-tokenizer into pieces.
+    /// 3. Each piece's UTF-8 bytes become one token per byte, merged by BPE.
+    ///
+    /// `addBOS` overrides the model's `add_bos_token` setting.
+    public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = false) -> [Int] {
+        var out: [Int] = []
+        if addBOS ?? self.addBOS, let bosID { out.append(bosID) }
+        let scalars = Array(text.unicodeScalars)
+        guard !scalars.isEmpty else { return out }
+
+        // Byte offset of each scalar in the UTF-8 text, so a piece's bytes are a slice.
+        let utf8 = Array(text.utf8)
+        var byteStart = [Int](repeating: 0, count: scalars.count + 1)
+        for (i, s) in scalars.enumerated() { byteStart[i + 1] = byteStart[i] + s.utf8.count }
+        let classes = scalars.map(ScalarClass.init)
+
+        // Many pieces repeat in any long text (" the", ","); remember each piece's ids for this
+        // call only, so that the shared instance stays immutable and needs no lock.
+        var cache: [String: [Int32]] = [:]
+        var pieces: [Range<Int>] = []
+        for fragment in partition(scalars, parseSpecial: parseSpecial) {
+            switch fragment {
+            case .token(let id):
+                out.append(Int(id))
+            case .text(let range):
+                pieces.removeAll(keepingCapacity: true)
+                preTokenizer.split(scalars, classes: classes, range: range, into: &pieces)
+                for piece in pieces {
+                    let bytes = utf8[byteStart[piece.lowerBound]..<byteStart[piece.upperBound]]
+                    let key = String(decoding: bytes, as: UTF8.self)
+                    if let ids = cache[key] {
+                        for id in ids { out.append(Int(id)) }
+                        continue
+                    }
+                    let ids = encodePiece(bytes)
+                    if cache.count < 65_536 { cache[key] = ids }
+                    for id in ids { out.append(Int(id)) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The ids of one pre-tokenized piece.
+    func encodePiece(_ bytes: ArraySlice<UInt8>) -> [Int32] {
+        if ignoreMerges, let id = tokenToID[ByteLevel.encode(bytes)] { return [id] }
+        let symbols = bytes.map { byteTokens[Int($0)] }
+        let merged = BPE.merge(symbols, table: merges)
+        // A byte the vocabulary lacks (no byte-level vocabulary from a real model does) becomes
+        // the unknown token, or is dropped when there is none.
+        if !merged.contains(-1) { return merged }
+        return merged.compactMap { $0 >= 0 ? $0 : unknownID.map(Int32.init) }
+    }
+
+    enum Fragment: Equatable {
+        case token(Int32)
+        case text(Range<Int>)
+    }
+
+    /// Splits the text at the special tokens that apply, longest token first: each token in turn
+    /// cuts every text fragment left after the longer ones at its non-overlapping occurrences.
+    func partition(_ scalars: [Unicode.Scalar], parseSpecial: Bool) -> [Fragment] {
+        var fragments: [Fragment] = [.text(0..<scalars.count)]
+        for special in specialTokens where parseSpecial || !special.needsParseSpecial {
+            let pattern = special.scalars
+            var result: [Fragment] = []
+            result.reserveCapacity(fragments.count)
+            for fragment in fragments {
+                guard case .text(let range) = fragment else { result.append(fragment); continue }
+                var start = range.lowerBound
+                var i = range.lowerBound
+                while i + pattern.count <= range.upperBound {
+                    if scalars[i] == pattern[0] && scalars[i..<(i + pattern.count)].elementsEqual(pattern) {
+                        if start < i { result.append(.text(start..<i)) }
+                        result.append(.token(special.id))
+                        i += pattern.count
+                        start = i
+                    } else {
+                        i += 1
+                    }
+                }
+                if start < range.upperBound { result.append(.text(start..<range.upperBound)) }
+            }
+            fragments = result
+        }
+        return fragments
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import SwiftletTesting
+import Testing
+
+/// The `swiftlet` binary as a user meets it: malformed files end in status 1 and one line on stderr,
+/// never a signal.
+@Suite struct CLITests {
+    func expectCleanFailure(_ args: [String], mentions: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try Fixtures.runSwiftlet(args)
+        #expect(!r.crashed, "crashed: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.status == 1, "status \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.lowercased().contains(mentions.lowercased()), "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+    }
+
+    func write(_ bytes: [UInt8]) throws -> String {
+        let path = Fixtures.temporaryPath()
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func malformedFilesFailCleanly() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: model)).read(upToCount: 4096)!
+        let truncated = try write(Array(head))          // an interrupted download
+        let wrongMagic = try write(Array("GGUX".utf8) + Array(head.dropFirst(4)))
+        let empty = try write([])
+        defer { for p in [truncated, wrongMagic, empty] { unlink(p) } }
+        for command in ["inspect", "generate"] {
+            func args(_ file: String) -> [String] { command == "inspect" ? ["inspect", file] : ["generate", "-m", file, "-p", "hi", "-n", "2"] }
+            try expectCleanFailure(args(truncated), mentions: "byte")
+            try expectCleanFailure(args(wrongMagic), mentions: "magic")
+            try expectCleanFailure(args(empty), mentions: "byte")
+            try expectCleanFailure(args("/nonexistent/model.gguf"), mentions: "/nonexistent/model.gguf")
+            try expectCleanFailure(args("/tmp"), mentions: "/tmp")
+        }
+    }
+
+    @Test func inspectPrintsMetadataAndTensors() throws {
+        let r = try Fixtures.runSwiftlet(["inspect", try Fixtures.requireDefaultModel()])
+        #expect(r.status == 0, "\(r.stderr)")
+        for needle in ["llama.block_count", "tokenizer.ggml.tokens", "49152", "token_embd.weight", "Q8_0", "blk.29.ffn_down.weight", "Q4_1"] {
+            #expect(r.stdout.contains(needle), "missing \(needle)")
+        }
+        #expect(r.stdout.count < 200_000, "long arrays must be summarized")
+    }
+
+    @Test func generateContinuesThePrompt() throws {
+        let r = try Fixtures.runSwiftlet(["generate", "-m", try Fixtures.requireDefaultModel(), "-p", "The capital of France is", "-n", "4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix(" Paris."), "stdout: \(r.stdout)")
+        #expect(r.stderr.contains("prompt: 5 tokens") && r.stderr.contains("generated: 4 tokens"), "stderr: \(r.stderr)")
+    }
+
+    @Test func badArgumentsAreRejected() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let r = try Fixtures.runSwiftlet(["generate", "-m", model, "-p", "hi", "--temp", "-1"])
+        #expect(!r.crashed && r.status != 0 && r.stderr.contains("temperature"), "\(r.stderr)")
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import GGUF
+import Models
+import SwiftletTesting
+import Testing
+import Tokenizer
+
+/// The default model against `../shared/reference/q4_1` (an independent NumPy implementation in F32
+/// on dequantized weights): logits within 1e-3 × max(1, |logit|), the same top-1 wherever the
+/// reference's margin is at least 0.05, and perplexity within 0.1%.
+@Suite(.serialized) struct ReferenceModelTests {
+    static let loaded: Result<(LlamaModel, Tokenizer), Error> = Result {
+        let gguf = try GGUFFile(path: try Fixtures.requireDefaultModel())
+        return (try LlamaModel(gguf: gguf), try Tokenizer(gguf: gguf))
+    }
+
+    /// Teacher-forces prompt + greedy continuation in one batch and returns each position's logits.
+    static func allLogits(_ model: LlamaModel, _ ids: [Int]) throws -> [[Float]] {
+        let cache = try model.makeCache(capacity: ids.count)
+        let scratch = model.makeScratch(maxTokens: ids.count, contextCapacity: ids.count)
+        try ids.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: true) }
+        return (0..<ids.count).map { Array(scratch.logits(row: $0, vocabularySize: model.config.vocabularySize)) }
+    }
+
+    @Test func logitsMatchReferenceAtEveryPosition() throws {
+        let (model, _) = try Self.loaded.get()
+        let records = try Fixtures.referenceLines("q4_1/prompts.jsonl", as: ReferencePrompt.self)
+        #expect(records.count == 6)
+        for record in records {
+            // Logits are listed after every token but a final end-of-generation token.
+            let ids = Array(record.sequence.prefix(record.top5.count))
+            #expect(record.sequence.count - ids.count <= 1)
+            let logits = try Self.allLogits(model, ids)
+            for (pos, expected) in record.top5.enumerated() {
+                for e in expected {
+                    let got = Double(logits[pos][e.id])
+                    #expect(abs(got - e.logit) <= 1e-3 * max(1, abs(e.logit)),
+                            "\(record.prompt.prefix(20))… position \(pos) token \(e.id): \(got) vs \(e.logit)")
+                }
+                if record.top1Margins[pos] >= 0.05 {
+                    let top1 = logits[pos].indices.max { logits[pos][$0] < logits[pos][$1] }!
+                    #expect(top1 == expected[0].id, "position \(pos)")
+                }
+            }
+        }
+    }
+
+    @Test func perplexityOnBotchanMatchesReference() throws {
+        let (model, tokenizer) = try Self.loaded.get()
+        let reference = try JSONDecoder().decode(ReferencePerplexity.self, from: Data(contentsOf:
+            Fixtures.referenceDirectory.appendingPathComponent("perplexity.json")))
+        let text = try String(contentsOf: Fixtures.referenceDirectory.appendingPathComponent("botchan_first16384.txt"), encoding: .utf8)
+        let ids = tokenizer.encode(text)
+        #expect(ids.count == reference.tokens)
+        let ctx = reference.ctx
+        let cache = try model.makeCache(capacity: ctx)
+        let scratch = model.makeScratch(maxTokens: ctx, contextCapacity: ctx)
+        var nll = 0.0
+        var scored = 0
+        var start = 0
+        while ids.count - start >= 2 {
+            let window = Array(ids[start..<min(ids.count, start + ctx)])
+            try window.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: true) }
+            for i in 0..<(window.count - 1) {
+                let row = scratch.logits(row: i, vocabularySize: model.config.vocabularySize)
+                let maxLogit = Double(row.max()!)
+                var sum = 0.0
+                for v in row { sum += exp(Double(v) - maxLogit) }
+                nll -= Double(row[window[i + 1]]) - maxLogit - log(sum)
+                scored += 1
+            }
+            start += ctx
+        }
+        #expect(scored == reference.scored)
+        let ppl = exp(nll / Double(scored))
+        #expect(abs(ppl - reference.q4_1.ppl) <= 0.001 * reference.q4_1.ppl, "perplexity \(ppl) vs \(reference.q4_1.ppl)")
+    }
+}

@@ -1,0 +1,18 @@
+# Shared helpers for Swiftlet's scripts. Source it; do not run it.
+set -euo pipefail
+
+SWIFTLET_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+say()  { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else fail "need root to run: $* (install sudo or run as root)"; fi
+}
+
+# One release configuration for the binary and the tests, so neither rebuilds the other's
+# artifacts. -enable-testing lets test targets use @testable imports in a release build.
+SWIFT_RELEASE_FLAGS=(-c release -Xswiftc -enable-testing)

@@ -13,7 +13,7 @@ let numericRelease: [SwiftSetting] = nativeRelease + [
 
 let package = Package(
     name: "Swiftlet",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
     ],
@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["LLMBase", "GGUF"]),
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
         .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],
-                swiftSettings: numericRelease),
+                swiftSettings: nativeRelease),
         .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling"]),
         .executableTarget(
             name: "SwiftletCLI",
@@ -43,10 +43,10 @@ let package = Package(
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwiftletTesting"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "LLMBase"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quant", "LLMBase"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tokenizer", "Sampling", "SwiftletTesting"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Quant", "Tokenizer", "Sampling", "SwiftletTesting"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]

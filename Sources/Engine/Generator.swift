@@ -67,7 +67,7 @@ public final class Generator {
         self.contextSize = contextSize
         self.chunkSize = chunkSize
         cache = try model.makeCache(capacity: contextSize)
-        scratch = model.makeScratch(maxTokens: chunkSize, contextCapacity: contextSize)
+        scratch = model.makeScratch(maxTokens: chunkSize, contextCapacity: contextSize, allLogits: false)
     }
 
     public func generate(promptIDs: [Int], options: GenerationOptions,

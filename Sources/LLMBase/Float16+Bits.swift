@@ -43,3 +43,14 @@ public func halfBitsFromFloat(_ f: Float) -> UInt16 {
     }
     return sign | UInt16(e << 10) | UInt16(half)
 }
+
+/// Half bits → Float in one instruction where the platform has a native half type (F16C's
+/// `vcvtph2ps` on x86_64 with the host ISA, `fcvt` on arm64); the portable bit path elsewhere.
+@inlinable @inline(__always)
+public func halfToFloat(_ bits: UInt16) -> Float {
+    #if (os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64)
+    return floatFromHalfBits(bits)
+    #else
+    return Float(Float16(bitPattern: bits))
+    #endif
+}

@@ -2,17 +2,24 @@ import Foundation
 import GGUF
 import Kernels
 import LLMBase
+import Quant
 
 /// A Llama-architecture model: config, weights and the forward pass (llama2.c's `forward`, over a
 /// batch of consecutive tokens of one sequence).
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
+    public let backend: MatmulBackend
+    public let pool: ComputePool
     let rope: Rope
 
-    public init(gguf: GGUFFile) throws {
+    /// `backend: .reference` dequantizes every weight to F32 at load; the others keep quantized
+    /// weights in the file's memory map. `threads`: compute threads (default: all cores).
+    public init(gguf: GGUFFile, backend: MatmulBackend = .auto, threads: Int? = nil) throws {
         config = try LlamaConfig(gguf: gguf)
-        weights = try LlamaWeights(gguf: gguf, config: config)
+        weights = try LlamaWeights(gguf: gguf, config: config, dequantizeAll: backend == .reference)
+        self.backend = backend
+        pool = ComputePool(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         rope = Rope(headDim: config.headDim, ropeDim: config.ropeDim, base: config.ropeBase)
     }
 
@@ -23,8 +30,14 @@ public final class LlamaModel: @unchecked Sendable {
         return LlamaKVCache(config: config, capacity: capacity)
     }
 
-    public func makeScratch(maxTokens: Int, contextCapacity: Int) -> LlamaScratch {
-        LlamaScratch(config: config, maxTokens: maxTokens, contextCapacity: contextCapacity)
+    /// Scratch for passes of up to `maxTokens` tokens over a context of `contextCapacity`;
+    /// `allLogits` reserves logits for every token of a pass (perplexity, scoring), else for one.
+    public func makeScratch(maxTokens: Int, contextCapacity: Int, allLogits: Bool = true) -> LlamaScratch {
+        let c = config
+        let widest = max(c.hiddenSize, c.feedForwardSize, c.queryDim)
+        let matmul = MatmulContext(pool: pool, backend: backend, maxRows: maxTokens, maxColumns: widest)
+        return LlamaScratch(config: c, maxTokens: maxTokens, contextCapacity: contextCapacity,
+                            logitRows: allLogits ? maxTokens : 1, matmul: matmul)
     }
 
     /// Runs `tokens` at positions `start ..< start + tokens.count` through the model, appending
@@ -32,11 +45,13 @@ public final class LlamaModel: @unchecked Sendable {
     /// `allLogits`, else one row for the last token. Allocates nothing.
     public func forward(_ tokens: UnsafeBufferPointer<Int>, start: Int, cache: LlamaKVCache,
                         scratch s: LlamaScratch, allLogits: Bool) throws {
-        let c = config, w = weights
+        let c = config, w = weights, mm = s.matmul
         let n = tokens.count
-        guard n > 0, n <= s.maxTokens else { throw ModelError.tooManyTokens(count: n, capacity: s.maxTokens) }
-        guard start >= 0, start + n <= cache.capacity, start + n <= s.scores.count else {
-            throw ModelError.tooManyTokens(count: start + n, capacity: min(cache.capacity, s.scores.count))
+        guard n > 0, n <= s.maxTokens, !allLogits || n <= s.logitRows else {
+            throw ModelError.tooManyTokens(count: n, capacity: allLogits ? min(s.maxTokens, s.logitRows) : s.maxTokens)
+        }
+        guard start >= 0, start + n <= cache.capacity, start + n <= s.contextCapacity else {
+            throw ModelError.tooManyTokens(count: start + n, capacity: min(cache.capacity, s.contextCapacity))
         }
         for t in tokens where t < 0 || t >= c.vocabularySize {
             throw ModelError.tokenOutOfRange(id: t, vocabularySize: c.vocabularySize)
@@ -44,15 +59,15 @@ public final class LlamaModel: @unchecked Sendable {
         let dim = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize
         let x = s.x.pointer, xn = s.xNorm.pointer
 
-        // 1. Token embedding.
-        for (i, t) in tokens.enumerated() { (x + i * dim).update(from: w.tokenEmbedding + t * dim, count: dim) }
+        // 1. Token embedding: dequantize one row per token.
+        for (i, t) in tokens.enumerated() { w.tokenEmbedding.dequantizeRows(t, count: 1, into: x + i * dim) }
 
         for (l, layer) in w.layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V projections → RoPE on Q and K → cache K, V.
             for i in 0..<n { Elementwise.rmsNorm(x + i * dim, weight: layer.attentionNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
-            Matmul.f32(xn, rows: n, inputs: dim, weights: layer.wq, outputs: qDim, into: s.q.pointer)
-            Matmul.f32(xn, rows: n, inputs: dim, weights: layer.wk, outputs: kvDim, into: s.k.pointer)
-            Matmul.f32(xn, rows: n, inputs: dim, weights: layer.wv, outputs: kvDim, into: s.v.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer)
             for i in 0..<n {
                 rope.apply(s.q.pointer + i * qDim, heads: c.heads, position: start + i)
                 rope.apply(s.k.pointer + i * kvDim, heads: c.kvHeads, position: start + i)
@@ -62,45 +77,47 @@ public final class LlamaModel: @unchecked Sendable {
             // 3. Causal grouped-query attention: each query head reads its shared KV head.
             attend(layer: l, tokens: n, start: start, cache: cache, scratch: s)
             // 4. Output projection and residual.
-            Matmul.f32(s.attention.pointer, rows: n, inputs: qDim, weights: layer.wo, outputs: dim, into: s.projected.pointer)
+            mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
             Elementwise.add(s.projected.pointer, into: x, count: n * dim)
 
             // 5. Feed-forward: RMSNorm → SwiGLU (silu(gate) ⊙ up) → down → residual.
             for i in 0..<n { Elementwise.rmsNorm(x + i * dim, weight: layer.ffnNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
-            Matmul.f32(xn, rows: n, inputs: dim, weights: layer.wGate, outputs: ffn, into: s.gate.pointer)
-            Matmul.f32(xn, rows: n, inputs: dim, weights: layer.wUp, outputs: ffn, into: s.up.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wGate, into: s.gate.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wUp, into: s.up.pointer)
             Elementwise.swiGLU(s.gate.pointer, up: s.up.pointer, count: n * ffn)
-            Matmul.f32(s.gate.pointer, rows: n, inputs: ffn, weights: layer.wDown, outputs: dim, into: s.projected.pointer)
+            mm.multiply(s.gate.pointer, rows: n, weight: layer.wDown, into: s.projected.pointer)
             Elementwise.add(s.projected.pointer, into: x, count: n * dim)
         }
 
         // 6. Final norm and output projection (tied to the embedding when the file has no output.weight).
         let first = allLogits ? 0 : n - 1
-        let rows = n - first
         for i in first..<n { Elementwise.rmsNorm(x + i * dim, weight: w.outputNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + (i - first) * dim) }
-        Matmul.f32(xn, rows: rows, inputs: dim, weights: w.output, outputs: c.vocabularySize, into: s.logitStore.pointer)
+        mm.multiply(xn, rows: n - first, weight: w.output, into: s.logitStore.pointer)
     }
 
     /// softmax(q·kᵀ/√d)·v for every query head of every batch token, over cached positions
-    /// 0 … start+i (causal).
+    /// 0 … start+i (causal). Parallel over (head, group of tokens); each task has its own row of
+    /// score scratch.
     private func attend(layer l: Int, tokens n: Int, start: Int, cache: LlamaKVCache, scratch s: LlamaScratch) {
         let c = config, hd = c.headDim, qDim = c.queryDim
         let group = c.heads / c.kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        let scores = s.scores.pointer
-        for i in 0..<n {
-            let last = start + i
-            for h in 0..<c.heads {
-                let q = s.q.pointer + i * qDim + h * hd
-                let kvOffset = (h / group) * hd
+        let perGroup = (n + LlamaScratch.maxTokenGroups - 1) / LlamaScratch.maxTokenGroups
+        let tokenGroups = (n + perGroup - 1) / perGroup   // every group non-empty
+        let scoreBase = s.scores.pointer, ctx = s.contextCapacity
+        let q0 = s.q.pointer, out0 = s.attention.pointer
+        pool.parallelFor(chunks: c.heads * tokenGroups) { task, _ in
+            let h = task % c.heads, g = task / c.heads
+            let scores = scoreBase + task * ctx
+            let kvOffset = (h / group) * hd
+            for i in (g * perGroup)..<min(n, (g + 1) * perGroup) {
+                let last = start + i
+                let q = q0 + i * qDim + h * hd
                 for p in 0...last {
-                    let k = cache.keys(layer: l, position: p) + kvOffset
-                    var dot: Float = 0
-                    for d in 0..<hd { dot += q[d] * k[d] }
-                    scores[p] = dot * scale
+                    scores[p] = Dot.f32(cache.keys(layer: l, position: p) + kvOffset, q, count: hd) * scale
                 }
                 Elementwise.softmax(scores, count: last + 1)
-                let out = s.attention.pointer + i * qDim + h * hd
+                let out = out0 + i * qDim + h * hd
                 out.update(repeating: 0, count: hd)
                 for p in 0...last {
                     let v = cache.values(layer: l, position: p) + kvOffset

@@ -1,3 +1,4 @@
+import Kernels
 import LLMBase
 
 /// A contiguous key/value cache for one sequence: for each layer, `capacity` positions of
@@ -40,11 +41,20 @@ public final class LlamaScratch: @unchecked Sendable {
     let projected: AlignedFloatBuffer  // [n, hidden] output of wo or w_down
     let gate: AlignedFloatBuffer       // [n, ffn]
     let up: AlignedFloatBuffer         // [n, ffn]
-    let scores: AlignedFloatBuffer     // [context] attention scores of one head
-    let logitStore: AlignedFloatBuffer // [n, vocab]
+    let scores: AlignedFloatBuffer     // [attentionTasks, context] scores, one row per parallel task
+    let logitStore: AlignedFloatBuffer // [logitRows, vocab]
+    let contextCapacity: Int
+    /// Rows of logits a pass may return (all tokens' when asked, else one).
+    public let logitRows: Int
+    let matmul: MatmulContext
+    /// Upper bound on parallel attention tasks: heads × token groups.
+    static let maxTokenGroups = 8
 
-    public init(config c: LlamaConfig, maxTokens: Int, contextCapacity: Int) {
+    public init(config c: LlamaConfig, maxTokens: Int, contextCapacity: Int, logitRows: Int, matmul: MatmulContext) {
         self.maxTokens = maxTokens
+        self.contextCapacity = contextCapacity
+        self.logitRows = logitRows
+        self.matmul = matmul
         x = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         xNorm = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         q = AlignedFloatBuffer(count: maxTokens * c.queryDim)
@@ -54,8 +64,8 @@ public final class LlamaScratch: @unchecked Sendable {
         projected = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         gate = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
         up = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
-        scores = AlignedFloatBuffer(count: contextCapacity)
-        logitStore = AlignedFloatBuffer(count: maxTokens * c.vocabularySize)
+        scores = AlignedFloatBuffer(count: c.heads * Self.maxTokenGroups * contextCapacity)
+        logitStore = AlignedFloatBuffer(count: logitRows * c.vocabularySize)
     }
 
     /// Logits of row `row` of the last forward pass (rows are the batch's tokens, or just one row

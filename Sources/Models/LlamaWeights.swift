@@ -1,36 +1,42 @@
 import GGUF
+import Kernels
 import LLMBase
 import Quant
 
-/// Pointers to one transformer block's weights (F32, inside `LlamaWeights`' arena).
-/// Matrices are row-major [out, in]: GGUF shape [in, out].
-public struct LlamaLayer {
-    public let attentionNorm: UnsafeMutablePointer<Float>   // [hidden]
-    public let wq: UnsafeMutablePointer<Float>              // [heads·headDim, hidden]
-    public let wk: UnsafeMutablePointer<Float>              // [kvHeads·headDim, hidden]
-    public let wv: UnsafeMutablePointer<Float>              // [kvHeads·headDim, hidden]
-    public let wo: UnsafeMutablePointer<Float>              // [hidden, heads·headDim]
-    public let ffnNorm: UnsafeMutablePointer<Float>         // [hidden]
-    public let wGate: UnsafeMutablePointer<Float>           // [ffn, hidden]
-    public let wUp: UnsafeMutablePointer<Float>             // [ffn, hidden]
-    public let wDown: UnsafeMutablePointer<Float>           // [hidden, ffn]
+/// One transformer block's weights. Matrices are [out rows × in columns] (GGUF shape [in, out]).
+public struct LlamaLayer: @unchecked Sendable {
+    public let attentionNorm: UnsafePointer<Float>   // [hidden]
+    public let wq: WeightMatrix                      // [heads·headDim × hidden]
+    public let wk: WeightMatrix                      // [kvHeads·headDim × hidden]
+    public let wv: WeightMatrix                      // [kvHeads·headDim × hidden]
+    public let wo: WeightMatrix                      // [hidden × heads·headDim]
+    public let ffnNorm: UnsafePointer<Float>         // [hidden]
+    public let wGate: WeightMatrix                   // [ffn × hidden]
+    public let wUp: WeightMatrix                     // [ffn × hidden]
+    public let wDown: WeightMatrix                   // [hidden × ffn]
 }
 
-/// All weights of a Llama model, dequantized to F32 at load into one 64-byte aligned arena
-/// (the reference path of the foundation issue; quantized kernels come later).
+/// All weights of a Llama model.
+///
+/// Quantized (the default): Q8_0, Q4_0 and Q4_1 matrices and F32 vectors are views into the
+/// file's memory map — nothing is copied; F16/BF16 tensors are converted to F32 at load.
+/// Reference (`dequantizeAll`): every tensor dequantized to F32 into one arena, the foundation
+/// path that matches the F32 reference outputs to 1e-3.
 public final class LlamaWeights: @unchecked Sendable {
     public let config: LlamaConfig
-    private let arena: AlignedFloatBuffer
-    public let tokenEmbedding: UnsafeMutablePointer<Float>   // [vocab, hidden]
-    public let outputNorm: UnsafeMutablePointer<Float>       // [hidden]
-    /// [vocab, hidden]; the token embedding itself when the file has no `output.weight` (tied).
-    public let output: UnsafeMutablePointer<Float>
+    public let gguf: GGUFFile                 // keeps the mapping alive
+    private let arena: AlignedFloatBuffer     // converted tensors
+    public let tokenEmbedding: WeightMatrix   // [vocab × hidden]
+    public let outputNorm: UnsafePointer<Float>
+    /// [vocab × hidden]; the token embedding itself when the file has no `output.weight` (tied).
+    public let output: WeightMatrix
     public let layers: [LlamaLayer]
     public let tiedOutput: Bool
 
-    /// Checks every tensor's presence, type and shape against `config`, then dequantizes.
-    public init(gguf: GGUFFile, config c: LlamaConfig) throws {
+    /// Checks every tensor's presence, type and shape against `config`, then maps or converts it.
+    public init(gguf: GGUFFile, config c: LlamaConfig, dequantizeAll: Bool) throws {
         config = c
+        self.gguf = gguf
         var plan: [(GGUFTensorInfo, WeightEncoding)] = []
         func require(_ name: String, _ shape: [Int]) throws {
             guard let t = gguf.tensor(named: name) else { throw ModelError.missingTensor(name) }
@@ -60,31 +66,51 @@ public final class LlamaWeights: @unchecked Sendable {
                                               offset: extra.infoOffset)
         }
 
-        // Each tensor gets a 16-float (64-byte) aligned slot in the arena.
+        // Tensors that must become F32 get a 16-float (64-byte) aligned slot in the arena; the
+        // others stay in the mapping.
+        func converted(_ enc: WeightEncoding) -> Bool {
+            dequantizeAll || enc == .f16 || enc == .bf16
+        }
         var offsets: [Int] = []
         var total = 0
-        for (t, _) in plan {
+        for (t, enc) in plan {
             offsets.append(total)
-            total += (t.elementCount + 15) & ~15
+            if converted(enc) { total += (t.elementCount + 15) & ~15 }
         }
         arena = AlignedFloatBuffer(count: total)
-        let base = arena.pointer
+        var matrices: [WeightMatrix] = []
         for (i, (t, enc)) in plan.enumerated() {
-            let src = gguf.data(for: t)
-            dequantize(enc, src.baseAddress!, into: base + offsets[i], count: t.elementCount)
+            let src = gguf.data(for: t).baseAddress!
+            let rows = t.dimensions.count == 2 ? t.dimensions[1] : 1
+            if converted(enc) {
+                dequantize(enc, src, into: arena.pointer + offsets[i], count: t.elementCount)
+                matrices.append(WeightMatrix(format: .f32, data: UnsafeRawPointer(arena.pointer + offsets[i]), rows: rows, columns: t.dimensions[0]))
+            } else {
+                matrices.append(WeightMatrix(format: Self.format(enc), data: src, rows: rows, columns: t.dimensions[0]))
+            }
         }
         var slot = 0
-        func next() -> UnsafeMutablePointer<Float> { defer { slot += 1 }; return base + offsets[slot] }
+        func next() -> WeightMatrix { defer { slot += 1 }; return matrices[slot] }
+        func vector() -> UnsafePointer<Float> { next().data.assumingMemoryBound(to: Float.self) }
         tokenEmbedding = next()
-        outputNorm = next()
+        outputNorm = vector()
         tiedOutput = !hasOutput
         output = hasOutput ? next() : tokenEmbedding
         var layers: [LlamaLayer] = []
         for _ in 0..<c.layerCount {
-            layers.append(LlamaLayer(attentionNorm: next(), wq: next(), wk: next(), wv: next(), wo: next(),
-                                     ffnNorm: next(), wGate: next(), wUp: next(), wDown: next()))
+            layers.append(LlamaLayer(attentionNorm: vector(), wq: next(), wk: next(), wv: next(), wo: next(),
+                                     ffnNorm: vector(), wGate: next(), wUp: next(), wDown: next()))
         }
         self.layers = layers
+    }
+
+    /// Bytes of weights one decode step reads (every matrix once, one embedding row).
+    public var bytesPerToken: Int {
+        var total = output.rowBytes * output.rows + tokenEmbedding.rowBytes
+        for l in layers {
+            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { total += m.rowBytes * m.rows }
+        }
+        return total
     }
 
     static func encoding(of t: GGUFTensorInfo) throws -> WeightEncoding {
@@ -96,6 +122,15 @@ public final class LlamaWeights: @unchecked Sendable {
         case .q4_0: return .q4_0
         case .q4_1: return .q4_1
         default: throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type, offset: t.infoOffset)
+        }
+    }
+
+    static func format(_ e: WeightEncoding) -> WeightFormat {
+        switch e {
+        case .q8_0: return .q8_0
+        case .q4_0: return .q4_0
+        case .q4_1: return .q4_1
+        default: return .f32
         }
     }
 

@@ -51,6 +51,9 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("t"), .long], help: "Compute threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Matmul path: auto, simd (integer kernels), blas (OpenBLAS sgemm on dequantized tiles), reference (all F32).")
+    var backend: MatmulBackend = .auto
+
     func validate() throws {
         guard tokens >= 1 else { throw ValidationError("-n must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
@@ -61,11 +64,10 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        Matmul.setBLASThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let loadStart = Date()
         let gguf = try GGUFFile(path: model)
         let tokenizer = try Tokenizer(gguf: gguf)
-        let llama = try LlamaModel(gguf: gguf)
+        let llama = try LlamaModel(gguf: gguf, backend: backend, threads: threads)
         guard tokenizer.vocabularySize == llama.config.vocabularySize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) tokens but token_embd.weight has \(llama.config.vocabularySize) rows")
         }
@@ -105,3 +107,5 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
 }
+
+extension MatmulBackend: ExpressibleByArgument {}

@@ -10,7 +10,7 @@ import Tokenizer
 @Suite(.serialized) struct GreedyGenerationTests {
     static let loaded: Result<(LlamaModel, Tokenizer), Error> = Result {
         let gguf = try GGUFFile(path: try Fixtures.requireDefaultModel())
-        return (try LlamaModel(gguf: gguf), try Tokenizer(gguf: gguf))
+        return (try LlamaModel(gguf: gguf, backend: .reference), try Tokenizer(gguf: gguf))
     }
 
     @Test func greedyContinuationsMatchReference() throws {

@@ -7,11 +7,12 @@ import Tokenizer
 
 /// The default model against `../shared/reference/q4_1` (an independent NumPy implementation in F32
 /// on dequantized weights): logits within 1e-3 × max(1, |logit|), the same top-1 wherever the
-/// reference's margin is at least 0.05, and perplexity within 0.1%.
+/// reference's margin is at least 0.05, and perplexity within 0.1% — on the `reference` backend
+/// (weights dequantized to F32 at load, F32 compute).
 @Suite(.serialized) struct ReferenceModelTests {
     static let loaded: Result<(LlamaModel, Tokenizer), Error> = Result {
         let gguf = try GGUFFile(path: try Fixtures.requireDefaultModel())
-        return (try LlamaModel(gguf: gguf), try Tokenizer(gguf: gguf))
+        return (try LlamaModel(gguf: gguf, backend: .reference), try Tokenizer(gguf: gguf))
     }
 
     /// Teacher-forces prompt + greedy continuation in one batch and returns each position's logits.
@@ -47,32 +48,9 @@ import Tokenizer
 
     @Test func perplexityOnBotchanMatchesReference() throws {
         let (model, tokenizer) = try Self.loaded.get()
-        let reference = try JSONDecoder().decode(ReferencePerplexity.self, from: Data(contentsOf:
-            Fixtures.referenceDirectory.appendingPathComponent("perplexity.json")))
-        let text = try String(contentsOf: Fixtures.referenceDirectory.appendingPathComponent("botchan_first16384.txt"), encoding: .utf8)
-        let ids = tokenizer.encode(text)
-        #expect(ids.count == reference.tokens)
-        let ctx = reference.ctx
-        let cache = try model.makeCache(capacity: ctx)
-        let scratch = model.makeScratch(maxTokens: ctx, contextCapacity: ctx)
-        var nll = 0.0
-        var scored = 0
-        var start = 0
-        while ids.count - start >= 2 {
-            let window = Array(ids[start..<min(ids.count, start + ctx)])
-            try window.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: true) }
-            for i in 0..<(window.count - 1) {
-                let row = scratch.logits(row: i, vocabularySize: model.config.vocabularySize)
-                let maxLogit = Double(row.max()!)
-                var sum = 0.0
-                for v in row { sum += exp(Double(v) - maxLogit) }
-                nll -= Double(row[window[i + 1]]) - maxLogit - log(sum)
-                scored += 1
-            }
-            start += ctx
-        }
+        let reference = try ReferencePerplexity.load()
+        let (ppl, scored) = try botchanPerplexity(model, tokenizer, reference)
         #expect(scored == reference.scored)
-        let ppl = exp(nll / Double(scored))
         #expect(abs(ppl - reference.q4_1.ppl) <= 0.001 * reference.q4_1.ppl, "perplexity \(ppl) vs \(reference.q4_1.ppl)")
     }
 }

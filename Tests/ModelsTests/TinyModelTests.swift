@@ -1,4 +1,5 @@
 import GGUF
+import Kernels
 import Models
 import SwiftletTesting
 import Testing
@@ -11,9 +12,9 @@ import Tokenizer
     }
 
     /// One batch of n tokens gives the same logits as n single-token passes through the KV cache.
-    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_1])
-    func batchedEqualsIncremental(_ type: GGMLType) throws {
-        let model = try load(TinyLlama(type: type))
+    @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_1], [MatmulBackend.simd, .blas, .reference])
+    func batchedEqualsIncremental(_ type: GGMLType, _ backend: MatmulBackend) throws {
+        let model = try LlamaModel(gguf: TinyLlama(type: type).open(), backend: backend)
         let ids = [3, 7, 1, 28, 29, 5, 12, 30, 4]
         let vocab = model.config.vocabularySize
         let cacheA = try model.makeCache(capacity: 16), scratchA = model.makeScratch(maxTokens: 16, contextCapacity: 16)

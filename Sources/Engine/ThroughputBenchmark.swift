@@ -1,0 +1,94 @@
+import Foundation
+import Models
+
+/// llama-bench's two measurements on one model: prompt processing (`pp`: one pass over n_prompt
+/// tokens from an empty cache) and text generation (`tg`: n_gen single-token passes from an empty
+/// cache). Tokenization and sampling are excluded, as in llama-bench; token ids are random.
+public struct ThroughputBenchmark {
+    public struct Result: Sendable {
+        public let nPrompt: Int
+        public let nGen: Int
+        /// Seconds of each repetition.
+        public let samples: [Double]
+
+        public var tokens: Int { nPrompt + nGen }
+        public var samplesTokensPerSecond: [Double] { samples.map { Double(tokens) / $0 } }
+        public var averageTokensPerSecond: Double { Statistics.mean(samplesTokensPerSecond) }
+        public var stddevTokensPerSecond: Double { Statistics.standardDeviation(samplesTokensPerSecond) }
+        public var medianTokensPerSecond: Double { Statistics.median(samplesTokensPerSecond) }
+        public var testName: String { nPrompt > 0 ? "pp\(nPrompt)" : "tg\(nGen)" }
+    }
+
+    public let model: LlamaModel
+    public let repetitions: Int
+
+    public init(model: LlamaModel, repetitions: Int) {
+        self.model = model
+        self.repetitions = repetitions
+    }
+
+    /// Prompt processing of `tokens` tokens: one warm-up pass, then `repetitions` timed passes.
+    public func promptProcessing(tokens: Int, seed: UInt64 = 1) throws -> Result {
+        let cache = try model.makeCache(capacity: tokens)
+        let scratch = model.makeScratch(maxTokens: tokens, contextCapacity: tokens, allLogits: false)
+        let ids = randomTokens(tokens, seed: seed)
+        var samples: [Double] = []
+        for rep in 0...repetitions {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try ids.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: false) }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            if rep > 0 { samples.append(Double(t1 - t0) / 1e9) }
+        }
+        return Result(nPrompt: tokens, nGen: 0, samples: samples)
+    }
+
+    /// Generation of `tokens` tokens one at a time: one warm-up token, then `repetitions` runs.
+    public func generation(tokens: Int, seed: UInt64 = 2) throws -> Result {
+        let cache = try model.makeCache(capacity: tokens)
+        let scratch = model.makeScratch(maxTokens: 1, contextCapacity: tokens, allLogits: false)
+        let ids = randomTokens(tokens, seed: seed)
+        try ids.prefix(1).withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: false) }
+        var samples: [Double] = []
+        for _ in 0..<repetitions {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for (position, id) in ids.enumerated() {
+                try [id].withUnsafeBufferPointer { try model.forward($0, start: position, cache: cache, scratch: scratch, allLogits: false) }
+            }
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return Result(nPrompt: 0, nGen: tokens, samples: samples)
+    }
+
+    private func randomTokens(_ n: Int, seed: UInt64) -> [Int] {
+        var state = seed
+        return (0..<n).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33) % model.config.vocabularySize
+        }
+    }
+}
+
+public enum Statistics {
+    public static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }
+
+    /// Sample standard deviation (n − 1), as llama-bench reports.
+    public static func standardDeviation(_ xs: [Double]) -> Double {
+        guard xs.count > 1 else { return 0 }
+        let m = mean(xs)
+        return (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(xs.count - 1)).squareRoot()
+    }
+
+    public static func median(_ xs: [Double]) -> Double {
+        guard !xs.isEmpty else { return 0 }
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// Nearest-rank percentile, p in [0, 100].
+    public static func percentile(_ xs: [Double], _ p: Double) -> Double {
+        guard !xs.isEmpty else { return 0 }
+        let s = xs.sorted()
+        let rank = Int((p / 100 * Double(s.count)).rounded(.up))
+        return s[min(s.count - 1, max(0, rank - 1))]
+    }
+}

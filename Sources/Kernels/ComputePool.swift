@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// One pool of compute threads, sized to the cores, for the forward pass. The calling thread
+/// works too: a pool of N threads starts N − 1 workers.
+///
+/// A decode step runs a few hundred parallel loops per token, so handing out work must cost well
+/// under a microsecond: workers spin on a generation counter while work is frequent and sleep on
+/// a condition variable after ~1 ms idle. Work is split into chunks taken from an atomic counter
+/// (dynamic balance on a shared, noisy machine); callers size chunks so that no two threads write
+/// the same cache line.
+///
+/// Callers from several threads are served one `parallelFor` at a time (a mutex); a
+/// `parallelFor` must not be nested inside another's work on the same pool.
+public final class ComputePool: @unchecked Sendable {
+    public let threadCount: Int
+
+    private let generation = Atomic<Int>(0)
+    private let nextChunk = Atomic<Int>(0)
+    private let busyWorkers = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private var chunkCount = 0
+    private var body: UnsafeRawPointer?          // points at a `(Int, Int) -> Void` for the current job
+    private var mutex = pthread_mutex_t()
+    private var callerMutex = pthread_mutex_t()
+    private var wakeup = pthread_cond_t()
+    private var workerThreads: [pthread_t] = []
+
+    public init(threads: Int) {
+        threadCount = max(1, threads)
+        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&callerMutex, nil)
+        pthread_cond_init(&wakeup, nil)
+        for index in 1..<threadCount {
+            var tid = pthread_t()
+            let start = WorkerStart(pool: self, index: index)
+            let context = Unmanaged.passRetained(start).toOpaque()
+            pthread_create(&tid, nil, { ctx in
+                let start = Unmanaged<WorkerStart>.fromOpaque(ctx!).takeRetainedValue()
+                start.pool.workerLoop(index: start.index)
+                return nil
+            }, context)
+            workerThreads.append(tid)
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .releasing)
+        generation.add(1, ordering: .releasing)
+        pthread_mutex_lock(&mutex)
+        pthread_cond_broadcast(&wakeup)
+        pthread_mutex_unlock(&mutex)
+        for t in workerThreads { pthread_join(t, nil) }
+        pthread_cond_destroy(&wakeup)
+        pthread_mutex_destroy(&mutex)
+        pthread_mutex_destroy(&callerMutex)
+    }
+
+    /// Calls `work(i, thread)` for every chunk i in 0..<chunks, spread over the pool; `thread`
+    /// (0 ..< threadCount) names the thread, for per-thread scratch. Returns when all are done.
+    public func parallelFor(chunks: Int, _ work: (_ chunk: Int, _ thread: Int) -> Void) {
+        if chunks <= 0 { return }
+        if threadCount == 1 || chunks == 1 {
+            for i in 0..<chunks { work(i, 0) }
+            return
+        }
+        pthread_mutex_lock(&callerMutex)
+        defer { pthread_mutex_unlock(&callerMutex) }
+        withoutActuallyEscaping(work) { escapable in
+            withUnsafePointer(to: escapable) { bodyPointer in
+                body = UnsafeRawPointer(bodyPointer)
+                chunkCount = chunks
+                nextChunk.store(0, ordering: .relaxed)
+                busyWorkers.store(threadCount - 1, ordering: .relaxed)
+                // Sequentially consistent with the sleeper's increment-then-check, so a worker
+                // about to sleep either sees this job or is seen here and woken.
+                generation.add(1, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    pthread_mutex_lock(&mutex)
+                    pthread_cond_broadcast(&wakeup)
+                    pthread_mutex_unlock(&mutex)
+                }
+                runChunks(escapable, thread: 0)
+                while busyWorkers.load(ordering: .acquiring) > 0 { spinPause() }
+                body = nil
+            }
+        }
+    }
+
+    private func runChunks(_ work: (Int, Int) -> Void, thread: Int) {
+        while true {
+            let i = nextChunk.add(1, ordering: .relaxed).oldValue
+            if i >= chunkCount { return }
+            work(i, thread)
+        }
+    }
+
+    /// Runs the current job's chunks. A separate function so that the worker's reference to the
+    /// job's closure is released before it reports done (the closure only lives for the caller's
+    /// `parallelFor`).
+    @inline(never)
+    private func runPostedJob(thread: Int) {
+        let work = body!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee
+        runChunks(work, thread: thread)
+    }
+
+    private final class WorkerStart {
+        unowned let pool: ComputePool
+        let index: Int
+        init(pool: ComputePool, index: Int) { self.pool = pool; self.index = index }
+    }
+
+    private func workerLoop(index: Int) {
+        var seen = 0
+        while true {
+            // Spin briefly for the next job, then sleep until one is posted.
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins < 200_000 { spinPause(); continue }
+                pthread_mutex_lock(&mutex)
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen {
+                    pthread_cond_wait(&wakeup, &mutex)
+                }
+                sleepers.subtract(1, ordering: .relaxed)
+                pthread_mutex_unlock(&mutex)
+            }
+            seen = generation.load(ordering: .acquiring)
+            if stopping.load(ordering: .acquiring) { return }
+            runPostedJob(thread: index)
+            busyWorkers.subtract(1, ordering: .releasing)
+        }
+    }
+}
+
+@inline(__always) func spinPause() {
+    #if arch(x86_64)
+    // `pause` would be ideal; sched_yield keeps a 2-core machine usable when oversubscribed.
+    sched_yield()
+    #else
+    sched_yield()
+    #endif
+}

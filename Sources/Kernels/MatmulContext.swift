@@ -1,0 +1,127 @@
+import CBLAS
+import LLMBase
+import Quant
+
+/// Multiplies activation rows by weight matrices on the compute pool, with scratch allocated once:
+/// the 8-bit activations of the integer path and one F32 weight tile per thread for the BLAS path.
+///
+///   x: [n, columns] F32   ·   wᵀ: [columns, rows]   →   y: [n, rows] F32
+///
+/// Work is split by weight rows in chunks of `rowsPerChunk` (a multiple of 16 floats of output, so
+/// two threads never write one cache line); each chunk runs every activation row against its
+/// weight rows while they sit in L1.
+public final class MatmulContext: @unchecked Sendable {
+    public let pool: ComputePool
+    public let backend: MatmulBackend
+    public let maxRows: Int
+    public let maxColumns: Int
+    private let activations: QuantizedActivations
+    private let tiles: AlignedFloatBuffer
+    static let rowsPerChunk = 16
+    static let tileRows = 64
+
+    public init(pool: ComputePool, backend: MatmulBackend, maxRows: Int, maxColumns: Int) {
+        self.pool = pool
+        self.backend = backend
+        self.maxRows = maxRows
+        self.maxColumns = maxColumns
+        activations = QuantizedActivations(capacity: maxRows * maxColumns)
+        tiles = AlignedFloatBuffer(count: pool.threadCount * Self.tileRows * maxColumns)
+        // The pool owns the cores: OpenBLAS runs single-threaded inside each pool thread, so its
+        // own spinning threads never compete with ours.
+        openblas_set_num_threads(1)
+    }
+
+    /// y = x · wᵀ for `n` rows of x.
+    public func multiply(_ x: UnsafePointer<Float>, rows n: Int, weight w: WeightMatrix, into y: UnsafeMutablePointer<Float>) {
+        precondition(n <= maxRows && w.columns <= maxColumns, "matmul scratch too small")
+        if w.format == .f32 {
+            if n == 1 { gemvF32(x, w, y) } else { gemmBLAS(x, rows: n, w, y) }
+        } else if MatmulPlanner.useBLAS(backend, format: w.format, rows: n) {
+            gemmBLAS(x, rows: n, w, y)
+        } else {
+            quantizeActivations(x, rows: n, columns: w.columns)
+            switch w.format {
+            case .q8_0: integerGemm(Q8_0Format.self, rows: n, w, y)
+            case .q4_0: integerGemm(Q4_0Format.self, rows: n, w, y)
+            case .q4_1: integerGemm(Q4_1Format.self, rows: n, w, y)
+            case .f32: break
+            }
+        }
+    }
+
+    private func quantizeActivations(_ x: UnsafePointer<Float>, rows n: Int, columns k: Int) {
+        let nb = k / 32
+        let values = activations.values, scales = activations.scales, sums = activations.sums
+        let rowsPerTask = max(1, 64 / max(1, nb))
+        let tasks = (n + rowsPerTask - 1) / rowsPerTask
+        let quantize = { (task: Int, _: Int) in
+            for i in (task * rowsPerTask)..<min(n, (task + 1) * rowsPerTask) {
+                Quant.quantizeActivations(x + i * k, blocks: nb, values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
+            }
+        }
+        if n >= 8 { pool.parallelFor(chunks: tasks, quantize) } else { for t in 0..<tasks { quantize(t, 0) } }
+    }
+
+    private func integerGemm<F: DotFormat>(_ format: F.Type, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        let k = w.columns, nb = k / 32, m = w.rows
+        let values = activations.values, scales = activations.scales, sums = activations.sums
+        let chunk = chunkRows(m)
+        pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, _ in
+            let r0 = c * chunk, r1 = min(m, r0 + chunk)
+            for i in 0..<n {
+                let x = ActivationRow(values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
+                let out = y + i * m
+                var r = r0
+                // Four rows at a time pays when the rows are reused from cache by several
+                // activation rows; streaming one row at a time measured faster for decode.
+                while n > 1, r + 4 <= r1 {
+                    Dot.dot4(format, w.row(r), rowStride: w.rowBytes, x, blocks: nb, into: out + r)
+                    r += 4
+                }
+                while r < r1 { out[r] = Dot.dot(format, w.row(r), x, blocks: nb); r += 1 }
+            }
+        }
+    }
+
+    /// Rows per work chunk: about four chunks per thread, so each thread streams long runs of
+    /// consecutive weight rows (the prefetchers' best case) while the atomic hand-out still
+    /// balances a noisy machine; a multiple of 16 so threads never share an output cache line.
+    func chunkRows(_ m: Int) -> Int {
+        let target = (m + pool.threadCount * 4 - 1) / (pool.threadCount * 4)
+        return max(Self.rowsPerChunk, (target + 15) / 16 * 16)
+    }
+
+    private func gemvF32(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        let k = w.columns, m = w.rows, chunk = chunkRows(m)
+        let base = w.data.assumingMemoryBound(to: Float.self)
+        pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, _ in
+            for r in (c * chunk)..<min(m, (c + 1) * chunk) { y[r] = Dot.f32(base + r * k, x, count: k) }
+        }
+    }
+
+    /// Tiles of `tileRows` weight rows: each thread dequantizes its tile (F32 weights are used in
+    /// place) and runs a single-threaded sgemm into its columns of y.
+    private func gemmBLAS(_ x: UnsafePointer<Float>, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        let k = w.columns, m = w.rows, tileRows = Self.tileRows
+        let tileBase = tiles.pointer
+        pool.parallelFor(chunks: (m + tileRows - 1) / tileRows) { t, thread in
+            let r0 = t * tileRows, count = min(tileRows, m - r0)
+            let tile: UnsafePointer<Float>
+            if w.format == .f32 {
+                tile = w.data.assumingMemoryBound(to: Float.self) + r0 * k
+            } else {
+                let scratch = tileBase + thread * tileRows * self.maxColumns
+                w.dequantizeRows(r0, count: count, into: scratch)
+                tile = UnsafePointer(scratch)
+            }
+            if n == 1 {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(count), Int32(k), 1, tile, Int32(k), x, 1, 0, y + r0, 1)
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(count), Int32(k),
+                            1, x, Int32(k), tile, Int32(k), 0, y + r0, Int32(m))
+            }
+        }
+    }
+}
+

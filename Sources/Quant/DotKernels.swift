@@ -1,0 +1,260 @@
+import LLMBase
+
+// Dot products of quantized weight rows with a quantized activation row (see
+// `QuantizedActivations`), block by block:
+//
+//   Q8_0 × Q8:  Σ_b dw·dx · Σ_i w_i·x_i
+//   Q4_0 × Q8:  Σ_b dw·(dx·Σ_i q_i·x_i − 8·dx·Σ_i x_i)          (q_i − 8 is the weight)
+//   Q4_1 × Q8:  Σ_b dw·dx · Σ_i q_i·x_i  +  mw·(dx·Σ_i x_i)
+//
+// dx·Σx per block is precomputed once per activation row (`sums`). The fast kernels are plain
+// loops over a block's 16 byte pairs (i, i+16) with Int32 accumulation: with the host ISA, LLVM
+// turns each block into vpmovzxbd/vpmovsxbd + vpmaddwd + vpdpwssd (VNNI) on zmm and one
+// horizontal add. (Swift's generic SIMD conversions, `SIMD16<Int16>(truncatingIfNeeded:)` and
+// friends, compiled to out-of-line calls here, which made the same kernel written with SIMD types
+// several times slower.) `dot4` runs four weight rows against one activation row: the activation
+// loads are shared and the four reduction chains overlap, 1.65× the throughput of one row at a
+// time (see BENCHMARKS.md). The scalar twins keep the obvious per-element form and the bit-exact
+// software half conversion.
+
+/// Pointers to one activation row: 8-bit values, per-block scales and scaled sums.
+public struct ActivationRow {
+    public let values: UnsafePointer<Int8>
+    public let scales: UnsafePointer<Float>
+    public let sums: UnsafePointer<Float>
+
+    @inlinable @inline(__always)
+    public init(values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>) {
+        self.values = values
+        self.scales = scales
+        self.sums = sums
+    }
+}
+
+/// A weight block format for the integer dot kernels. Static requirements only: kernels are
+/// generic over it and specialized, never called through an existential.
+public protocol DotFormat {
+    static var blockBytes: Int { get }
+    /// The weight at index i of a block (0..<32), as the integer the kernel multiplies.
+    static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32
+    static var hasMinimum: Bool { get }
+}
+
+public enum Q8_0Format: DotFormat {
+    public static var blockBytes: Int { 34 }
+    public static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32 { Int32(block.load(fromByteOffset: 2 + i, as: Int8.self)) }
+    public static var hasMinimum: Bool { false }
+}
+
+public enum Q4_0Format: DotFormat {
+    public static var blockBytes: Int { 18 }
+    public static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32 {
+        let byte = block.load(fromByteOffset: 2 + i % 16, as: UInt8.self)
+        return Int32(i < 16 ? byte & 0x0F : byte >> 4) - 8
+    }
+    public static var hasMinimum: Bool { false }
+}
+
+public enum Q4_1Format: DotFormat {
+    public static var blockBytes: Int { 20 }
+    public static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32 {
+        let byte = block.load(fromByteOffset: 4 + i % 16, as: UInt8.self)
+        return Int32(i < 16 ? byte & 0x0F : byte >> 4)
+    }
+    public static var hasMinimum: Bool { true }
+}
+
+public enum Dot {
+    /// One weight row · one activation row.
+    @inlinable
+    public static func dot<F: DotFormat>(_: F.Type, _ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
+        if F.self == Q4_1Format.self { return q4_1(w, x, blocks: nb) }
+        if F.self == Q4_0Format.self { return q4_0(w, x, blocks: nb) }
+        if F.self == Q8_0Format.self { return q8_0(w, x, blocks: nb) }
+        return dotScalar(F.self, w, x, blocks: nb)
+    }
+
+    @inlinable
+    public static func q8_0(_ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<nb {
+            let block = w + b * 34
+            let q = (block + 2).assumingMemoryBound(to: Int8.self)
+            let xv = x.values + b * 32
+            var isum: Int32 = 0
+            for i in 0..<32 { isum &+= Int32(q[i]) &* Int32(xv[i]) }
+            acc += halfToFloat(block.loadUnaligned(as: UInt16.self)) * x.scales[b] * Float(isum)
+        }
+        return acc
+    }
+
+    @inlinable
+    public static func q4_0(_ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<nb {
+            let block = w + b * 18
+            let q = (block + 2).assumingMemoryBound(to: UInt8.self)
+            let xv = x.values + b * 32
+            var isum: Int32 = 0
+            for j in 0..<16 { isum &+= Int32(q[j] & 0x0F) &* Int32(xv[j]) &+ Int32(q[j] >> 4) &* Int32(xv[j + 16]) }
+            acc += halfToFloat(block.loadUnaligned(as: UInt16.self)) * (x.scales[b] * Float(isum) - 8 * x.sums[b])
+        }
+        return acc
+    }
+
+    @inlinable
+    public static func q4_1(_ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
+        var acc: Float = 0, minimums: Float = 0
+        for b in 0..<nb {
+            let block = w + b * 20
+            let q = (block + 4).assumingMemoryBound(to: UInt8.self)
+            let xv = x.values + b * 32
+            var isum: Int32 = 0
+            for j in 0..<16 { isum &+= Int32(q[j] & 0x0F) &* Int32(xv[j]) &+ Int32(q[j] >> 4) &* Int32(xv[j + 16]) }
+            acc += halfToFloat(block.loadUnaligned(as: UInt16.self)) * x.scales[b] * Float(isum)
+            minimums += halfToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * x.sums[b]
+        }
+        return acc + minimums
+    }
+
+    /// Four weight rows (`rowStride` bytes apart) · one activation row, into out[0..<4].
+    /// Written out per format: a generic form (one `pairProducts` requirement called for four rows) was vectorized
+    /// differently by LLVM and ran at half the speed.
+    @inlinable
+    public static func dot4<F: DotFormat>(_: F.Type, _ w: UnsafeRawPointer, rowStride: Int, _ x: ActivationRow,
+                                          blocks nb: Int, into out: UnsafeMutablePointer<Float>) {
+        if F.self == Q4_1Format.self { q4_1x4(w, rowStride: rowStride, x, blocks: nb, into: out) }
+        else if F.self == Q4_0Format.self { q4_0x4(w, rowStride: rowStride, x, blocks: nb, into: out) }
+        else if F.self == Q8_0Format.self { q8_0x4(w, rowStride: rowStride, x, blocks: nb, into: out) }
+        else { for r in 0..<4 { out[r] = dot(F.self, w + r * rowStride, x, blocks: nb) } }
+    }
+
+    @inlinable
+    public static func q4_1x4(_ w: UnsafeRawPointer, rowStride: Int, _ x: ActivationRow, blocks nb: Int,
+                               into out: UnsafeMutablePointer<Float>) {
+        var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+        var m0: Float = 0, m1: Float = 0, m2: Float = 0, m3: Float = 0
+        for b in 0..<nb {
+            let b0 = w + b * 20, b1 = b0 + rowStride, b2 = b1 + rowStride, b3 = b2 + rowStride
+            let q0 = (b0 + 4).assumingMemoryBound(to: UInt8.self), q1 = (b1 + 4).assumingMemoryBound(to: UInt8.self)
+            let q2 = (b2 + 4).assumingMemoryBound(to: UInt8.self), q3 = (b3 + 4).assumingMemoryBound(to: UInt8.self)
+            let xv = x.values + b * 32
+            var s0: Int32 = 0, s1: Int32 = 0, s2: Int32 = 0, s3: Int32 = 0
+            for j in 0..<16 {
+                let xl = Int32(xv[j]), xh = Int32(xv[j + 16])
+                s0 &+= Int32(q0[j] & 0x0F) &* xl &+ Int32(q0[j] >> 4) &* xh
+                s1 &+= Int32(q1[j] & 0x0F) &* xl &+ Int32(q1[j] >> 4) &* xh
+                s2 &+= Int32(q2[j] & 0x0F) &* xl &+ Int32(q2[j] >> 4) &* xh
+                s3 &+= Int32(q3[j] & 0x0F) &* xl &+ Int32(q3[j] >> 4) &* xh
+            }
+            let dx = x.scales[b], sx = x.sums[b]
+            a0 += halfToFloat(b0.loadUnaligned(as: UInt16.self)) * dx * Float(s0)
+            a1 += halfToFloat(b1.loadUnaligned(as: UInt16.self)) * dx * Float(s1)
+            a2 += halfToFloat(b2.loadUnaligned(as: UInt16.self)) * dx * Float(s2)
+            a3 += halfToFloat(b3.loadUnaligned(as: UInt16.self)) * dx * Float(s3)
+            m0 += halfToFloat(b0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sx
+            m1 += halfToFloat(b1.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sx
+            m2 += halfToFloat(b2.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sx
+            m3 += halfToFloat(b3.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sx
+        }
+        out[0] = a0 + m0
+        out[1] = a1 + m1
+        out[2] = a2 + m2
+        out[3] = a3 + m3
+    }
+
+    @inlinable
+    public static func q4_0x4(_ w: UnsafeRawPointer, rowStride: Int, _ x: ActivationRow, blocks nb: Int,
+                               into out: UnsafeMutablePointer<Float>) {
+        var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+        for b in 0..<nb {
+            let b0 = w + b * 18, b1 = b0 + rowStride, b2 = b1 + rowStride, b3 = b2 + rowStride
+            let q0 = (b0 + 2).assumingMemoryBound(to: UInt8.self), q1 = (b1 + 2).assumingMemoryBound(to: UInt8.self)
+            let q2 = (b2 + 2).assumingMemoryBound(to: UInt8.self), q3 = (b3 + 2).assumingMemoryBound(to: UInt8.self)
+            let xv = x.values + b * 32
+            var s0: Int32 = 0, s1: Int32 = 0, s2: Int32 = 0, s3: Int32 = 0
+            for j in 0..<16 {
+                let xl = Int32(xv[j]), xh = Int32(xv[j + 16])
+                s0 &+= Int32(q0[j] & 0x0F) &* xl &+ Int32(q0[j] >> 4) &* xh
+                s1 &+= Int32(q1[j] & 0x0F) &* xl &+ Int32(q1[j] >> 4) &* xh
+                s2 &+= Int32(q2[j] & 0x0F) &* xl &+ Int32(q2[j] >> 4) &* xh
+                s3 &+= Int32(q3[j] & 0x0F) &* xl &+ Int32(q3[j] >> 4) &* xh
+            }
+            let dx = x.scales[b], sx = x.sums[b]
+            a0 += halfToFloat(b0.loadUnaligned(as: UInt16.self)) * (dx * Float(s0) - 8 * sx)
+            a1 += halfToFloat(b1.loadUnaligned(as: UInt16.self)) * (dx * Float(s1) - 8 * sx)
+            a2 += halfToFloat(b2.loadUnaligned(as: UInt16.self)) * (dx * Float(s2) - 8 * sx)
+            a3 += halfToFloat(b3.loadUnaligned(as: UInt16.self)) * (dx * Float(s3) - 8 * sx)
+        }
+        out[0] = a0
+        out[1] = a1
+        out[2] = a2
+        out[3] = a3
+    }
+
+    @inlinable
+    public static func q8_0x4(_ w: UnsafeRawPointer, rowStride: Int, _ x: ActivationRow, blocks nb: Int,
+                               into out: UnsafeMutablePointer<Float>) {
+        var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+        for b in 0..<nb {
+            let b0 = w + b * 34, b1 = b0 + rowStride, b2 = b1 + rowStride, b3 = b2 + rowStride
+            let q0 = (b0 + 2).assumingMemoryBound(to: Int8.self), q1 = (b1 + 2).assumingMemoryBound(to: Int8.self)
+            let q2 = (b2 + 2).assumingMemoryBound(to: Int8.self), q3 = (b3 + 2).assumingMemoryBound(to: Int8.self)
+            let xv = x.values + b * 32
+            var s0: Int32 = 0, s1: Int32 = 0, s2: Int32 = 0, s3: Int32 = 0
+            for j in 0..<16 {
+                let xl = Int32(xv[j]), xh = Int32(xv[j + 16])
+                s0 &+= Int32(q0[j]) &* xl &+ Int32(q0[j + 16]) &* xh
+                s1 &+= Int32(q1[j]) &* xl &+ Int32(q1[j + 16]) &* xh
+                s2 &+= Int32(q2[j]) &* xl &+ Int32(q2[j + 16]) &* xh
+                s3 &+= Int32(q3[j]) &* xl &+ Int32(q3[j + 16]) &* xh
+            }
+            let dx = x.scales[b], sx = x.sums[b]
+            a0 += halfToFloat(b0.loadUnaligned(as: UInt16.self)) * dx * Float(s0)
+            a1 += halfToFloat(b1.loadUnaligned(as: UInt16.self)) * dx * Float(s1)
+            a2 += halfToFloat(b2.loadUnaligned(as: UInt16.self)) * dx * Float(s2)
+            a3 += halfToFloat(b3.loadUnaligned(as: UInt16.self)) * dx * Float(s3)
+        }
+        out[0] = a0
+        out[1] = a1
+        out[2] = a2
+        out[3] = a3
+    }
+
+    /// Scalar twin of `dot` and `dot4`: element by element, software half conversion.
+    public static func dotScalar<F: DotFormat>(_: F.Type, _ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
+        var total: Float = 0
+        for b in 0..<nb {
+            let block = w + b * F.blockBytes
+            var isum: Int32 = 0
+            for i in 0..<32 { isum += F.quant(block, i) * Int32(x.values[b * 32 + i]) }
+            total += floatFromHalfBits(block.loadUnaligned(as: UInt16.self)) * x.scales[b] * Float(isum)
+            if F.hasMinimum { total += floatFromHalfBits(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * x.sums[b] }
+        }
+        return total
+    }
+
+    // MARK: F32
+
+    /// F32 weights against F32 activations (files converted from F16/F32, attention scores).
+    /// 16 independent partial sums let the loop vectorize (float addition is not reassociated).
+    @inlinable
+    public static func f32(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var acc = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= n {
+            acc.addProduct(UnsafeRawPointer(w + i).loadUnaligned(as: SIMD16<Float>.self),
+                           UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+            i += 16
+        }
+        var tail: Float = 0
+        while i < n { tail += w[i] * x[i]; i += 1 }
+        return acc.sum() + tail
+    }
+
+    public static func f32Scalar(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var total: Float = 0
+        for i in 0..<n { total += w[i] * x[i] }
+        return total
+    }
+}

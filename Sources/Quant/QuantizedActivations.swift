@@ -1,0 +1,49 @@
+import LLMBase
+
+/// Activation rows quantized to 8 bits in blocks of 32, once per matmul, for integer dot products
+/// against weight blocks. Struct of arrays rather than GGUF's interleaved Q8 blocks, so the SIMD
+/// kernels load values, scales and sums with plain strides (activations are never stored):
+///
+///   values[row·k + i]   Int8    round(x / d) with d = max|x| / 127 over the block (range ±127)
+///   scales[row·nb + b]  Float   d
+///   sums[row·nb + b]    Float   d · Σ values of the block (the Q4_1 minimum's partner)
+public struct QuantizedActivations: ~Copyable {
+    public let capacity: Int        // values
+    private let valueStore: AlignedBytes
+    private let scaleStore: AlignedFloatBuffer
+    private let sumStore: AlignedFloatBuffer
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        valueStore = AlignedBytes(count: capacity)
+        scaleStore = AlignedFloatBuffer(count: capacity / 32 + 1)
+        sumStore = AlignedFloatBuffer(count: capacity / 32 + 1)
+    }
+
+    public var values: UnsafeMutablePointer<Int8> { valueStore.pointer.assumingMemoryBound(to: Int8.self) }
+    public var scales: UnsafeMutablePointer<Float> { scaleStore.pointer }
+    public var sums: UnsafeMutablePointer<Float> { sumStore.pointer }
+}
+
+/// Quantizes `blocks` blocks of 32 floats from `x` (ggml's quantize_row_q8_1 arithmetic).
+@inlinable
+public func quantizeActivations(_ x: UnsafePointer<Float>, blocks nb: Int,
+                                values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                                sums: UnsafeMutablePointer<Float>) {
+    for b in 0..<nb {
+        let v = x + b * 32
+        var amax: Float = 0
+        for i in 0..<32 { amax = max(amax, abs(v[i])) }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        let q = values + b * 32
+        var sum: Int32 = 0
+        for i in 0..<32 {
+            let r = Int32((v[i] * id).rounded(.toNearestOrAwayFromZero))
+            q[i] = Int8(truncatingIfNeeded: r)
+            sum &+= r
+        }
+        scales[b] = d
+        sums[b] = d * Float(sum)
+    }
+}

@@ -1,0 +1,91 @@
+import Engine
+import Foundation
+import GGUF
+import Kernels
+import Models
+
+/// Formats bench results as llama-bench does (markdown table, JSON array, JSON lines), with
+/// llama-bench's field names so scripts that read its results read these too.
+enum BenchReport {
+    struct ModelInfo {
+        let filename: String
+        let type: String          // "llama 135M Q4_1"
+        let sizeBytes: Int        // tensor data bytes
+        let parameters: Int
+        let threads: Int
+        let backend: MatmulBackend
+
+        init(gguf: GGUFFile, model: LlamaModel, threads: Int, backend: MatmulBackend) {
+            filename = gguf.path
+            sizeBytes = gguf.tensors.reduce(0) { $0 + $1.byteCount }
+            parameters = gguf.tensors.reduce(0) { $0 + $1.elementCount }
+            let label = (try? gguf.string("general.size_label")) ?? nil
+            let counts = Dictionary(grouping: gguf.tensors.filter { $0.dimensions.count == 2 }, by: \.type).mapValues(\.count)
+            let mainType = counts.max { $0.value < $1.value }?.key.description ?? "?"
+            type = "llama \(label ?? "\(parameters / 1_000_000)M") \(mainType)"
+            self.threads = threads
+            self.backend = backend
+        }
+
+        var backendName: String { "CPU (Swiftlet \(backend.rawValue))" }
+    }
+
+    static func markdown(_ results: [ThroughputBenchmark.Result], _ m: ModelInfo) -> String {
+        var lines = [
+            "| model | size | params | backend | threads | test | t/s | median t/s |",
+            "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for r in results {
+            lines.append("| \(m.type) | \(fixed(Double(m.sizeBytes) / 1_048_576, 2)) MiB | \(fixed(Double(m.parameters) / 1e6, 2)) M | \(m.backendName) | \(m.threads) | \(r.testName) | \(fixed(r.averageTokensPerSecond, 2)) ± \(fixed(r.stddevTokensPerSecond, 2)) | \(fixed(r.medianTokensPerSecond, 2)) |")
+        }
+        lines.append("")
+        lines.append("peak RSS: \(fixed(Double(peakResidentBytes()) / 1_048_576, 1)) MiB")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func json(_ results: [ThroughputBenchmark.Result], _ m: ModelInfo, lines: Bool) -> String {
+        let objects: [[String: Any]] = results.map { r in
+            [
+                "model_filename": m.filename,
+                "model_type": m.type,
+                "model_size": m.sizeBytes,
+                "model_n_params": m.parameters,
+                "backends": m.backendName,
+                "n_threads": m.threads,
+                "n_prompt": r.nPrompt,
+                "n_gen": r.nGen,
+                "n_batch": max(r.nPrompt, 1),
+                "n_ubatch": max(r.nPrompt, 1),
+                "avg_ns": Int(Statistics.mean(r.samples) * 1e9),
+                "stddev_ns": Int(Statistics.standardDeviation(r.samples) * 1e9),
+                "samples_ns": r.samples.map { Int($0 * 1e9) },
+                "avg_ts": r.averageTokensPerSecond,
+                "stddev_ts": r.stddevTokensPerSecond,
+                "samples_ts": r.samplesTokensPerSecond,
+                "median_ts": r.medianTokensPerSecond,
+                "peak_rss_bytes": peakResidentBytes(),
+                "test_time": ISO8601DateFormatter().string(from: Date()),
+            ]
+        }
+        let options: JSONSerialization.WritingOptions = lines ? [.sortedKeys] : [.prettyPrinted, .sortedKeys]
+        func encode(_ o: Any) -> String { String(decoding: try! JSONSerialization.data(withJSONObject: o, options: options), as: UTF8.self) }
+        return lines ? objects.map { encode($0) + "\n" }.joined() : encode(objects)
+    }
+
+    static func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+
+    /// Peak resident set size of this process (getrusage reports KiB on Linux, bytes on macOS).
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        #if os(Linux)
+        return Int(usage.ru_maxrss) * 1024
+        #else
+        return Int(usage.ru_maxrss)
+        #endif
+    }
+}

@@ -1,0 +1,91 @@
+import Kernels
+import LLMBase
+import Quant
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The matmul paths agree: BLAS on dequantized tiles equals the F32 product of the dequantized
+/// weights (to F32 rounding); the integer path equals it within the 8-bit activation error.
+@Suite struct MatmulContextTests {
+    static let pool = ComputePool(threads: 2)
+
+    @Test(arguments: [WeightFormat.q8_0, .q4_0, .q4_1, .f32], [1, 2, 5, 70])
+    func pathsAgree(_ format: WeightFormat, rows n: Int) {
+        let k = 96, m = 200   // m not a multiple of the chunk size, k three blocks
+        var rng = SplitMixForTests(UInt64(n * 31 + k))
+        let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        let bytes: [UInt8]
+        switch format {
+        case .f32: bytes = wf.withUnsafeBytes { Array($0) }
+        case .q8_0, .q4_0, .q4_1:
+            var b = [UInt8](repeating: 0, count: format.rowBytes(columns: k) * m)
+            wf.withUnsafeBufferPointer { s in b.withUnsafeMutableBytes { d in
+                switch format {
+                case .q8_0: Q8_0.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+                case .q4_0: Q4_0.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+                default: Q4_1.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+                }
+            } }
+            bytes = b
+        }
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(format: format, data: raw.baseAddress!, rows: m, columns: k)
+            var dequantized = [Float](repeating: 0, count: m * k)
+            dequantized.withUnsafeMutableBufferPointer { w.dequantizeRows(0, count: m, into: $0.baseAddress!) }
+            var exact = [Float](repeating: 0, count: n * m)
+            Matmul.f32Reference(x, rows: n, inputs: k, weights: dequantized, outputs: m, into: &exact)
+            for backend in [MatmulBackend.simd, .blas, .auto] {
+                let context = MatmulContext(pool: Self.pool, backend: backend, maxRows: n, maxColumns: k)
+                var y = [Float](repeating: .nan, count: n * m)
+                y.withUnsafeMutableBufferPointer { context.multiply(x, rows: n, weight: w, into: $0.baseAddress!) }
+                let usesIntegers = format != .f32 && !MatmulPlanner.useBLAS(backend, format: format, rows: n)
+                for i in 0..<(n * m) {
+                    let row = i / m
+                    let xMax = x[(row * k)..<(row * k + k)].map(abs).max()!
+                    // 8-bit activations: each element off by ≤ half a step (xMax/254), times Σ|w|.
+                    let rowSum = dequantized[((i % m) * k)..<((i % m) * k + k)].reduce(0) { $0 + abs($1) }
+                    let tolerance: Float = usesIntegers ? rowSum * xMax / 254 + 1e-3 : 1e-4 * max(1, abs(exact[i]))
+                    #expect(abs(y[i] - exact[i]) <= tolerance, "\(format) \(backend) n=\(n) [\(i)]: \(y[i]) vs \(exact[i])")
+                }
+            }
+        }
+    }
+
+    @Test func poolRunsEveryChunkOnceAndReportsThreads() {
+        let pool = ComputePool(threads: 3)
+        for chunks in [0, 1, 2, 7, 1000] {
+            var hits = [Int](repeating: 0, count: chunks)
+            var threads = [Int](repeating: -1, count: chunks)
+            hits.withUnsafeMutableBufferPointer { h in
+                threads.withUnsafeMutableBufferPointer { t in
+                    pool.parallelFor(chunks: chunks) { c, thread in h[c] += 1; t[c] = thread }
+                }
+            }
+            #expect(hits.allSatisfy { $0 == 1 })
+            #expect(threads.allSatisfy { (0..<3).contains($0) })
+        }
+    }
+
+    @Test func poolSurvivesIdleSleep() async throws {
+        let pool = ComputePool(threads: 2)
+        var total = 0
+        pool.parallelFor(chunks: 4) { _, _ in }
+        try await Task.sleep(for: .milliseconds(300))   // workers go from spinning to sleeping
+        withUnsafeMutablePointer(to: &total) { p in
+            let lock = Lock()
+            pool.parallelFor(chunks: 64) { c, _ in lock.with { p.pointee += c } }
+        }
+        #expect(total == (0..<64).reduce(0, +))
+    }
+}
+
+/// A minimal lock for the test above.
+final class Lock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func with(_ body: () -> Void) { pthread_mutex_lock(&mutex); body(); pthread_mutex_unlock(&mutex) }
+}

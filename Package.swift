@@ -16,6 +16,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
+        .library(name: "SwiftletKernels", targets: ["LLMBase", "Quant", "Kernels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,10 +25,11 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CSupport"),
         .target(name: "LLMBase", swiftSettings: nativeRelease),
         .target(name: "GGUF", dependencies: ["LLMBase"]),
         .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: numericRelease),
-        .target(name: "Kernels", dependencies: ["LLMBase", "Quant", "CBLAS"], swiftSettings: numericRelease),
+        .target(name: "Kernels", dependencies: ["LLMBase", "Quant", "CBLAS", "CSupport"], swiftSettings: numericRelease),
         .target(name: "Tokenizer", dependencies: ["LLMBase", "GGUF"]),
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
         .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],

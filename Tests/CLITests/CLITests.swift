@@ -58,4 +58,37 @@ import Testing
         let r = try Fixtures.runSwiftlet(["generate", "-m", model, "-p", "hi", "--temp", "-1"])
         #expect(!r.crashed && r.status != 0 && r.stderr.contains("temperature"), "\(r.stderr)")
     }
+
+    /// `bench -o json` carries llama-bench's field names and sane figures.
+    @Test func benchReportsLlamaBenchFields() throws {
+        let r = try Fixtures.runSwiftlet(["bench", "-m", try Fixtures.requireDefaultModel(), "-p", "16", "-n", "4", "-r", "2", "-o", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.count == 2)
+        for row in rows ?? [] {
+            for key in ["n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts", "samples_ts", "model_type", "model_size", "backends"] {
+                #expect(row[key] != nil, "missing \(key)")
+            }
+            #expect((row["avg_ts"] as? Double ?? 0) > 0)
+            #expect((row["samples_ts"] as? [Double])?.count == 2)
+        }
+        #expect(rows?.first?["n_prompt"] as? Int == 16)
+        #expect(rows?.last?["n_gen"] as? Int == 4)
+        let md = try Fixtures.runSwiftlet(["bench", "-m", try Fixtures.requireDefaultModel(), "-p", "8", "-n", "0", "-r", "1"])
+        #expect(md.status == 0 && md.stdout.contains("| pp8 |"), "\(md.stdout)")
+    }
+
+    @Test func quantizeWritesAReadableFileAndRefusesItsInput() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let refused = try Fixtures.runSwiftlet(["quantize", model, model, "--type", "q8_0"])
+        #expect(!refused.crashed && refused.status == 1 && refused.stderr.contains("refusing to overwrite"), "\(refused.stderr)")
+        let out = Fixtures.temporaryPath("-q8_0.gguf")
+        defer { unlink(out) }
+        let r = try Fixtures.runSwiftlet(["quantize", model, out, "--type", "q8_0"])
+        #expect(r.status == 0 && r.stdout.contains("bits per weight"), "\(r.stdout) \(r.stderr)")
+        let inspect = try Fixtures.runSwiftlet(["inspect", out])
+        #expect(inspect.status == 0 && inspect.stdout.contains("Q8_0"))
+        let gen = try Fixtures.runSwiftlet(["generate", "-m", out, "-p", "The capital of France is", "-n", "3"])
+        #expect(gen.status == 0 && gen.stdout.contains("Paris"), "\(gen.stdout)")
+    }
 }

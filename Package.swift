@@ -18,6 +18,12 @@ let package = Package(
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
         .library(name: "SwiftletKernels", targets: ["LLMBase", "Quant", "Kernels"]),
     ],
+    // OpenBLAS is a trait: `swift build --disable-default-traits` builds without it, and the
+    // integer and SIMD F32 kernels then cover every matmul.
+    traits: [
+        .trait(name: "OpenBLAS", description: "Batched matmuls through OpenBLAS sgemm (Debian: libopenblas-dev)."),
+        .default(enabledTraits: ["OpenBLAS"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
@@ -29,7 +35,9 @@ let package = Package(
         .target(name: "LLMBase", swiftSettings: nativeRelease),
         .target(name: "GGUF", dependencies: ["LLMBase"]),
         .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: numericRelease),
-        .target(name: "Kernels", dependencies: ["LLMBase", "Quant", "CBLAS", "CSupport"], swiftSettings: numericRelease),
+        .target(name: "Kernels",
+                dependencies: ["LLMBase", "Quant", "CSupport", .target(name: "CBLAS", condition: .when(traits: ["OpenBLAS"]))],
+                swiftSettings: numericRelease),
         .target(name: "Tokenizer", dependencies: ["LLMBase", "GGUF"]),
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
         .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],

@@ -1,4 +1,6 @@
+#if OpenBLAS
 import CBLAS
+#endif
 import LLMBase
 import Quant
 
@@ -27,18 +29,33 @@ public final class MatmulContext: @unchecked Sendable {
         self.maxColumns = maxColumns
         activations = QuantizedActivations(capacity: maxRows * maxColumns)
         tiles = AlignedFloatBuffer(count: pool.threadCount * Self.tileRows * maxColumns)
+        #if OpenBLAS
         // The pool owns the cores: OpenBLAS runs single-threaded inside each pool thread, so its
         // own spinning threads never compete with ours.
         openblas_set_num_threads(1)
+        #endif
+    }
+
+    /// Whether this build links OpenBLAS (the `OpenBLAS` package trait, on by default).
+    public static var blasAvailable: Bool {
+        #if OpenBLAS
+        return true
+        #else
+        return false
+        #endif
     }
 
     /// y = x · wᵀ for `n` rows of x.
     public func multiply(_ x: UnsafePointer<Float>, rows n: Int, weight w: WeightMatrix, into y: UnsafeMutablePointer<Float>) {
         precondition(n <= maxRows && w.columns <= maxColumns, "matmul scratch too small")
-        if w.format == .f32 {
-            if n == 1 { gemvF32(x, w, y) } else { gemmBLAS(x, rows: n, w, y) }
-        } else if MatmulPlanner.useBLAS(backend, format: w.format, rows: n) {
+        #if OpenBLAS
+        if w.format == .f32 ? (n > 1 && backend != .simd) : MatmulPlanner.useBLAS(backend, format: w.format, rows: n) {
             gemmBLAS(x, rows: n, w, y)
+            return
+        }
+        #endif
+        if w.format == .f32 {
+            gemmF32(x, rows: n, w, y)
         } else {
             quantizeActivations(x, rows: n, columns: w.columns)
             switch w.format {
@@ -92,14 +109,18 @@ public final class MatmulContext: @unchecked Sendable {
         return max(Self.rowsPerChunk, (target + 15) / 16 * 16)
     }
 
-    private func gemvF32(_ x: UnsafePointer<Float>, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+    /// F32 weights without BLAS (and for one row): SIMD dot products, rows split over the pool.
+    private func gemmF32(_ x: UnsafePointer<Float>, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
         let k = w.columns, m = w.rows, chunk = chunkRows(m)
         let base = w.data.assumingMemoryBound(to: Float.self)
         pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, _ in
-            for r in (c * chunk)..<min(m, (c + 1) * chunk) { y[r] = Dot.f32(base + r * k, x, count: k) }
+            for i in 0..<n {
+                for r in (c * chunk)..<min(m, (c + 1) * chunk) { y[i * m + r] = Dot.f32(base + r * k, x + i * k, count: k) }
+            }
         }
     }
 
+    #if OpenBLAS
     /// Tiles of `tileRows` weight rows: each thread dequantizes its tile (F32 weights are used in
     /// place) and runs a single-threaded sgemm into its columns of y.
     private func gemmBLAS(_ x: UnsafePointer<Float>, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
@@ -123,5 +144,6 @@ public final class MatmulContext: @unchecked Sendable {
             }
         }
     }
+    #endif
 }
 

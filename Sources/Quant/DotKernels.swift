@@ -268,7 +268,7 @@ public enum Dot {
                 s2 &+= Int32(q2[j]) &* xl &+ Int32(q2[j + 16]) &* xh
                 s3 &+= Int32(q3[j]) &* xl &+ Int32(q3[j + 16]) &* xh
             }
-            let dx = x.scales[b], sx = x.sums[b]
+            let dx = x.scales[b]
             a0 += halfToFloat(b0.loadUnaligned(as: UInt16.self)) * dx * Float(s0)
             a1 += halfToFloat(b1.loadUnaligned(as: UInt16.self)) * dx * Float(s1)
             a2 += halfToFloat(b2.loadUnaligned(as: UInt16.self)) * dx * Float(s2)

@@ -39,6 +39,9 @@ struct Bench: ParsableCommand {
         guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, and not both 0") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if backend == .blas && !MatmulContext.blasAvailable {
+            throw ValidationError("--backend blas: this build has no OpenBLAS (built with --disable-default-traits)")
+        }
     }
 
     func run() throws {

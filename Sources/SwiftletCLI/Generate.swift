@@ -57,6 +57,9 @@ struct Generate: ParsableCommand {
     func validate() throws {
         guard tokens >= 1 else { throw ValidationError("-n must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if backend == .blas && !MatmulContext.blasAvailable {
+            throw ValidationError("--backend blas: this build has no OpenBLAS (built with --disable-default-traits)")
+        }
         if let c = contextSize, c < 2 { throw ValidationError("--ctx must be at least 2") }
         do {
             try SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP).validate()

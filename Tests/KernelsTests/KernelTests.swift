@@ -3,19 +3,6 @@ import Kernels
 import Foundation
 
 @Suite struct KernelTests {
-    /// The BLAS path agrees with the scalar twin, for one row (gemv) and many (gemm).
-    @Test(arguments: [1, 3, 17])
-    func matmulMatchesReference(rows n: Int) {
-        let k = 96, m = 40
-        var rng = SystemRandomNumberGenerator()
-        let x = (0..<(n * k)).map { _ in Float.random(in: -1...1, using: &rng) }
-        let w = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
-        var fast = [Float](repeating: 0, count: n * m), slow = fast
-        Matmul.f32(x, rows: n, inputs: k, weights: w, outputs: m, into: &fast)
-        Matmul.f32Reference(x, rows: n, inputs: k, weights: w, outputs: m, into: &slow)
-        for i in 0..<(n * m) { #expect(abs(fast[i] - slow[i]) <= 1e-4 * max(1, abs(slow[i]))) }
-    }
-
     @Test func rmsNormUnitVariance() {
         let x: [Float] = [1, -2, 3, -4]
         let w: [Float] = [1, 1, 2, 1]

@@ -41,7 +41,7 @@ import Glibc
                 let context = MatmulContext(pool: Self.pool, backend: backend, maxRows: n, maxColumns: k)
                 var y = [Float](repeating: .nan, count: n * m)
                 y.withUnsafeMutableBufferPointer { context.multiply(x, rows: n, weight: w, into: $0.baseAddress!) }
-                let usesIntegers = format != .f32 && !MatmulPlanner.useBLAS(backend, format: format, rows: n)
+                let usesIntegers = format != .f32 && !(MatmulContext.blasAvailable && MatmulPlanner.useBLAS(backend, format: format, rows: n))
                 for i in 0..<(n * m) {
                     let row = i / m
                     let xMax = x[(row * k)..<(row * k + k)].map(abs).max()!

@@ -50,9 +50,10 @@ import Tokenizer
         #expect(checked > 100)
     }
 
-    @Test(arguments: QuantType.allCases)
-    func perplexityWithinOnePercent(_ type: QuantType) throws {
-        let (model, tokenizer) = try Self.open(type, .auto)
+    /// `auto` runs these 512-token windows through the BLAS path; `simd` through the integer kernels.
+    @Test(arguments: QuantType.allCases, [MatmulBackend.auto, .simd])
+    func perplexityWithinOnePercent(_ type: QuantType, _ backend: MatmulBackend) throws {
+        let (model, tokenizer) = try Self.open(type, backend)
         let reference = try ReferencePerplexity.load()
         let expected: Double
         switch type {
@@ -61,8 +62,9 @@ import Tokenizer
         case .q4_0: expected = reference.q4_0.ppl
         }
         let (ppl, scored) = try botchanPerplexity(model, tokenizer, reference)
+        print("perplexity \(type) (\(backend) backend): \(ppl), reference \(expected)")
         #expect(scored == reference.scored)
-        #expect(abs(ppl - expected) <= 0.01 * expected, "\(type): perplexity \(ppl) vs reference \(expected)")
+        #expect(abs(ppl - expected) <= 0.01 * expected, "\(type) \(backend): perplexity \(ppl) vs reference \(expected)")
     }
 
     /// Quantize writes a file that reads back with the same metadata, the chosen types, and

@@ -50,6 +50,7 @@ import Tokenizer
         let (model, tokenizer) = try Self.loaded.get()
         let reference = try ReferencePerplexity.load()
         let (ppl, scored) = try botchanPerplexity(model, tokenizer, reference)
+        print("perplexity q4_1 (reference backend): \(ppl), reference \(reference.q4_1.ppl)")
         #expect(scored == reference.scored)
         #expect(abs(ppl - reference.q4_1.ppl) <= 0.001 * reference.q4_1.ppl, "perplexity \(ppl) vs \(reference.q4_1.ppl)")
     }

@@ -49,7 +49,7 @@ let package = Package(
                 "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant"]),
+        .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant", "Models"]),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwiftletTesting"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "LLMBase"]),

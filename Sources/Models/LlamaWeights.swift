@@ -104,25 +104,11 @@ public final class LlamaWeights: @unchecked Sendable {
         self.layers = layers
     }
 
-    /// Bytes of weights one decode step reads (every matrix once, one embedding row).
-    public var bytesPerToken: Int {
-        var total = output.rowBytes * output.rows + tokenEmbedding.rowBytes
-        for l in layers {
-            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { total += m.rowBytes * m.rows }
-        }
-        return total
-    }
-
     static func encoding(of t: GGUFTensorInfo) throws -> WeightEncoding {
-        switch t.type {
-        case .f32: return .f32
-        case .f16: return .f16
-        case .bf16: return .bf16
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        case .q4_1: return .q4_1
-        default: throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type, offset: t.infoOffset)
+        guard let e = t.weightEncoding else {
+            throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type, offset: t.infoOffset)
         }
+        return e
     }
 
     static func format(_ e: WeightEncoding) -> WeightFormat {

@@ -120,15 +120,8 @@ public enum Quantizer {
     }
 
     static func encoding(of t: GGUFTensorInfo) throws -> WeightEncoding {
-        switch t.type {
-        case .f32: return .f32
-        case .f16: return .f16
-        case .bf16: return .bf16
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        case .q4_1: return .q4_1
-        default: throw QuantizeError.unsupportedSourceType(tensor: t.name, type: t.type)
-        }
+        guard let e = t.weightEncoding else { throw QuantizeError.unsupportedSourceType(tensor: t.name, type: t.type) }
+        return e
     }
 
     /// True when both paths name the same existing file (same device and inode), or the same path.

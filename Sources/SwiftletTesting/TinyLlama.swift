@@ -1,6 +1,7 @@
 import Foundation
 import GGUF
 import LLMBase
+import Models
 import Quant
 
 /// A tiny random Llama model as an editable list of metadata and tensors, written to a real GGUF
@@ -107,21 +108,12 @@ public struct TinyLlama {
         return try GGUFFile(path: path)
     }
 
+    /// Quantizer's encoders; types without one (used for "unsupported type" tests) get zero bytes
+    /// of the right size.
     static func encode(_ values: [Float], as type: GGMLType) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: values.count / type.blockSize * type.blockBytes)
-        values.withUnsafeBufferPointer { src in
-            bytes.withUnsafeMutableBytes { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!, n = values.count
-                switch type {
-                case .f32: d.copyMemory(from: s, byteCount: n * 4)
-                case .f16: for i in 0..<n { d.storeBytes(of: halfBitsFromFloat(s[i]), toByteOffset: 2 * i, as: UInt16.self) }
-                case .q8_0: Q8_0.quantize(s, into: d, count: n)
-                case .q4_0: Q4_0.quantize(s, into: d, count: n)
-                case .q4_1: Q4_1.quantize(s, into: d, count: n)
-                default: break  // other types: zero bytes of the right size (enough for "unsupported type" tests)
-                }
-            }
+        switch type {
+        case .f32, .f16, .q8_0, .q4_0, .q4_1: return Quantizer.encode(values, as: type)
+        default: return [UInt8](repeating: 0, count: values.count / type.blockSize * type.blockBytes)
         }
-        return bytes
     }
 }

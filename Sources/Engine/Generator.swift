@@ -103,9 +103,7 @@ public final class Generator {
             if !text.isEmpty { onText(text) }
             if stopped { finish = .stop; break }
             if generated.count >= options.maxTokens || position >= contextSize { break }
-            try [next].withUnsafeBufferPointer {
-                try model.forward($0, start: position, cache: cache, scratch: scratch, allLogits: false)
-            }
+            try model.forward(token: next, position: position, cache: cache, scratch: scratch)
             position += 1
             decodeSteps += 1
             next = sampler.sample(scratch.logits(row: 0, vocabularySize: vocab))

@@ -47,12 +47,12 @@ public struct ThroughputBenchmark {
         let cache = try model.makeCache(capacity: tokens)
         let scratch = model.makeScratch(maxTokens: 1, contextCapacity: tokens, allLogits: false)
         let ids = randomTokens(tokens, seed: seed)
-        try ids.prefix(1).withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: false) }
+        try model.forward(token: ids[0], position: 0, cache: cache, scratch: scratch)
         var samples: [Double] = []
         for _ in 0..<repetitions {
             let t0 = DispatchTime.now().uptimeNanoseconds
             for (position, id) in ids.enumerated() {
-                try [id].withUnsafeBufferPointer { try model.forward($0, start: position, cache: cache, scratch: scratch, allLogits: false) }
+                try model.forward(token: id, position: position, cache: cache, scratch: scratch)
             }
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }

@@ -17,17 +17,25 @@ public struct Rope: Sendable {
 
     /// Rotates `heads` consecutive heads of `headDim` floats at position `pos`, in place.
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position pos: Int) {
+        apply(query: x, heads: heads, key: x, kvHeads: 0, position: pos)
+    }
+
+    /// Rotates a token's query heads and key heads, computing each angle's cosine and sine once.
+    public func apply(query q: UnsafeMutablePointer<Float>, heads: Int, key k: UnsafeMutablePointer<Float>,
+                      kvHeads: Int, position pos: Int) {
         inverseFrequencies.withUnsafeBufferPointer { freqs in
             for i in 0..<(ropeDim / 2) {
                 let angle = Double(pos) * freqs[i]
                 let c = Float(cos(angle)), s = Float(sin(angle))
-                for h in 0..<heads {
-                    let p = x + h * headDim + 2 * i
-                    let a = p[0], b = p[1]
-                    p[0] = a * c - b * s
-                    p[1] = a * s + b * c
-                }
+                for h in 0..<heads { rotate(q + h * headDim + 2 * i, c, s) }
+                for h in 0..<kvHeads { rotate(k + h * headDim + 2 * i, c, s) }
             }
         }
+    }
+
+    @inline(__always) private func rotate(_ p: UnsafeMutablePointer<Float>, _ c: Float, _ s: Float) {
+        let a = p[0], b = p[1]
+        p[0] = a * c - b * s
+        p[1] = a * s + b * c
     }
 }

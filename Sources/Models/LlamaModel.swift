@@ -69,8 +69,8 @@ public final class LlamaModel: @unchecked Sendable {
             mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer)
             mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer)
             for i in 0..<n {
-                rope.apply(s.q.pointer + i * qDim, heads: c.heads, position: start + i)
-                rope.apply(s.k.pointer + i * kvDim, heads: c.kvHeads, position: start + i)
+                rope.apply(query: s.q.pointer + i * qDim, heads: c.heads, key: s.k.pointer + i * kvDim,
+                           kvHeads: c.kvHeads, position: start + i)
                 cache.keys(layer: l, position: start + i).update(from: s.k.pointer + i * kvDim, count: kvDim)
                 cache.values(layer: l, position: start + i).update(from: s.v.pointer + i * kvDim, count: kvDim)
             }
@@ -93,6 +93,15 @@ public final class LlamaModel: @unchecked Sendable {
         let first = allLogits ? 0 : n - 1
         for i in first..<n { Elementwise.rmsNorm(x + i * dim, weight: w.outputNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + (i - first) * dim) }
         mm.multiply(xn, rows: n - first, weight: w.output, into: s.logitStore.pointer)
+    }
+
+    /// One decode step: `token` at `position`, logits of that token in `scratch` row 0. Passes the
+    /// token from the stack (no per-token array).
+    public func forward(token: Int, position: Int, cache: LlamaKVCache, scratch: LlamaScratch) throws {
+        var t = token
+        try withUnsafePointer(to: &t) {
+            try forward(UnsafeBufferPointer(start: $0, count: 1), start: position, cache: cache, scratch: scratch, allLogits: false)
+        }
     }
 
     /// softmax(q·kᵀ/√d)·v for every query head of every batch token, over cached positions

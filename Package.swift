@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
         .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],
                 swiftSettings: nativeRelease),
-        .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling"]),
+        .target(name: "Scheduling"),
+        .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling", "Scheduling"]),
         .executableTarget(
             name: "SwiftletCLI",
             dependencies: [
@@ -57,6 +58,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Quant", "Tokenizer", "Sampling", "SwiftletTesting"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]

@@ -3,11 +3,6 @@ import Models
 import Sampling
 import Tokenizer
 
-public enum FinishReason: String, Sendable, Equatable {
-    case stop      // end-of-generation token or stop string
-    case length    // token limit or context full
-}
-
 public struct GenerationOptions: Sendable {
     public var maxTokens: Int
     public var sampling: SamplingParameters

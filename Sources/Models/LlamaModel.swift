@@ -23,59 +23,95 @@ public final class LlamaModel: @unchecked Sendable {
         rope = Rope(headDim: config.headDim, ropeDim: config.ropeDim, base: config.ropeBase)
     }
 
+    /// A contiguous cache for one sequence: one block as long as the context.
     public func makeCache(capacity: Int) throws -> LlamaKVCache {
         guard capacity > 0, capacity <= config.contextLength else {
             throw ModelError.contextTooLong(requested: capacity, maximum: config.contextLength)
         }
-        return LlamaKVCache(config: config, capacity: capacity)
+        return LlamaKVCache(config: config, blockCount: 1, blockSize: capacity)
+    }
+
+    /// A paged cache of `blockCount` blocks of `blockSize` positions, shared by many sequences.
+    public func makePagedCache(blockCount: Int, blockSize: Int) -> LlamaKVCache {
+        LlamaKVCache(config: config, blockCount: max(blockCount, 1), blockSize: max(blockSize, 1))
     }
 
     /// Scratch for passes of up to `maxTokens` tokens over a context of `contextCapacity`;
     /// `allLogits` reserves logits for every token of a pass (perplexity, scoring), else for one.
     public func makeScratch(maxTokens: Int, contextCapacity: Int, allLogits: Bool = true) -> LlamaScratch {
+        makeScratch(maxTokens: maxTokens, contextCapacity: contextCapacity, logitRows: allLogits ? maxTokens : 1)
+    }
+
+    /// Scratch for batches of up to `maxTokens` tokens at positions below `contextCapacity`, keeping
+    /// up to `logitRows` rows of logits per pass.
+    public func makeScratch(maxTokens: Int, contextCapacity: Int, logitRows: Int) -> LlamaScratch {
         let c = config
         let widest = max(c.hiddenSize, c.feedForwardSize, c.queryDim)
         let matmul = MatmulContext(pool: pool, backend: backend, maxRows: maxTokens, maxColumns: widest)
         return LlamaScratch(config: c, maxTokens: maxTokens, contextCapacity: contextCapacity,
-                            logitRows: allLogits ? maxTokens : 1, matmul: matmul)
+                            logitRows: max(1, min(logitRows, maxTokens)), matmul: matmul)
     }
 
-    /// Runs `tokens` at positions `start ..< start + tokens.count` through the model, appending
-    /// their keys and values to `cache`. Logits land in `scratch`: one row per token when
+    /// Runs `tokens` of one sequence at positions `start ..< start + tokens.count` through the
+    /// model with a cache from `makeCache`. Logits land in `scratch`: one row per token when
     /// `allLogits`, else one row for the last token. Allocates nothing.
     public func forward(_ tokens: UnsafeBufferPointer<Int>, start: Int, cache: LlamaKVCache,
                         scratch s: LlamaScratch, allLogits: Bool) throws {
+        guard start >= 0, start + tokens.count <= cache.capacity, start + tokens.count <= s.contextCapacity else {
+            throw ModelError.tooManyTokens(count: start + tokens.count, capacity: min(cache.capacity, s.contextCapacity))
+        }
+        s.singleSequence.removeAll()
+        try s.singleSequence.append(tokens, start: start, blockTable: CollectionOfOne(0), logits: allLogits ? .all : .last)
+        try forward(batch: s.singleSequence, cache: cache, scratch: s)
+    }
+
+    /// One decode step: `token` at `position`, logits of that token in `scratch` row 0. Passes the
+    /// token from the stack (no per-token array).
+    public func forward(token: Int, position: Int, cache: LlamaKVCache, scratch: LlamaScratch) throws {
+        var t = token
+        try withUnsafePointer(to: &t) {
+            try forward(UnsafeBufferPointer(start: $0, count: 1), start: position, cache: cache, scratch: scratch, allLogits: false)
+        }
+    }
+
+    /// Runs a batch of tokens from any number of sequences (see `LlamaBatch`) through the model,
+    /// writing each token's keys and values into its sequence's KV blocks. Row r of the scratch's
+    /// logits belongs to the batch's r-th logit token. Every token's row is computed the same way
+    /// whatever else is in the batch, except that the matmul path depends on the batch's row count
+    /// (`MatmulPlanner`). Allocates nothing.
+    public func forward(batch: LlamaBatch, cache: LlamaKVCache, scratch s: LlamaScratch) throws {
         let c = config, w = weights, mm = s.matmul
-        let n = tokens.count
-        guard n > 0, n <= s.maxTokens, !allLogits || n <= s.logitRows else {
-            throw ModelError.tooManyTokens(count: n, capacity: allLogits ? min(s.maxTokens, s.logitRows) : s.maxTokens)
+        let n = batch.tokenCount, logitRows = batch.logitCount
+        guard n > 0, n <= s.maxTokens else { throw ModelError.tooManyTokens(count: n, capacity: s.maxTokens) }
+        guard logitRows <= s.logitRows else { throw ModelError.tooManyTokens(count: logitRows, capacity: s.logitRows) }
+        guard cache.layerCount == c.layerCount, cache.kvDim == c.kvDim else {
+            throw ModelError.tooManyTokens(count: cache.kvDim, capacity: c.kvDim)
         }
-        guard start >= 0, start + n <= cache.capacity, start + n <= s.contextCapacity else {
-            throw ModelError.tooManyTokens(count: start + n, capacity: min(cache.capacity, s.contextCapacity))
-        }
-        for t in tokens where t < 0 || t >= c.vocabularySize {
-            throw ModelError.tokenOutOfRange(id: t, vocabularySize: c.vocabularySize)
-        }
-        let dim = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize
+        try validate(batch, cache: cache, contextCapacity: s.contextCapacity)
+        let dim = c.hiddenSize, qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize, bs = cache.blockSize
         let x = s.x.pointer, xn = s.xNorm.pointer
 
         // 1. Token embedding: dequantize one row per token.
-        for (i, t) in tokens.enumerated() { w.tokenEmbedding.dequantizeRows(t, count: 1, into: x + i * dim) }
+        for i in 0..<n { w.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
 
         for (l, layer) in w.layers.enumerated() {
-            // 2. Attention: RMSNorm → Q, K, V projections → RoPE on Q and K → cache K, V.
+            // 2. Attention: RMSNorm → Q, K, V projections → RoPE on Q and K → K, V into the
+            //    token's slot. Every token of the batch is stored before any attends, so a
+            //    sequence's later tokens in this batch see its earlier ones.
             for i in 0..<n { Elementwise.rmsNorm(x + i * dim, weight: layer.attentionNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
             mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
             mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer)
             mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer)
             for i in 0..<n {
+                let p = batch.positions[i]
                 rope.apply(query: s.q.pointer + i * qDim, heads: c.heads, key: s.k.pointer + i * kvDim,
-                           kvHeads: c.kvHeads, position: start + i)
-                cache.keys(layer: l, position: start + i).update(from: s.k.pointer + i * kvDim, count: kvDim)
-                cache.values(layer: l, position: start + i).update(from: s.v.pointer + i * kvDim, count: kvDim)
+                           kvHeads: c.kvHeads, position: p)
+                let block = batch.table(batch.sequenceOfToken[i])[p / bs]
+                cache.keys(layer: l, block: block, slot: p % bs).update(from: s.k.pointer + i * kvDim, count: kvDim)
+                cache.values(layer: l, block: block, slot: p % bs).update(from: s.v.pointer + i * kvDim, count: kvDim)
             }
             // 3. Causal grouped-query attention: each query head reads its shared KV head.
-            attend(layer: l, tokens: n, start: start, cache: cache, scratch: s)
+            attend(layer: l, batch: batch, cache: cache, scratch: s)
             // 4. Output projection and residual.
             mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
             Elementwise.add(s.projected.pointer, into: x, count: n * dim)
@@ -89,26 +125,42 @@ public final class LlamaModel: @unchecked Sendable {
             Elementwise.add(s.projected.pointer, into: x, count: n * dim)
         }
 
-        // 6. Final norm and output projection (tied to the embedding when the file has no output.weight).
-        let first = allLogits ? 0 : n - 1
-        for i in first..<n { Elementwise.rmsNorm(x + i * dim, weight: w.outputNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + (i - first) * dim) }
-        mm.multiply(xn, rows: n - first, weight: w.output, into: s.logitStore.pointer)
+        // 6. Final norm and output projection (tied to the embedding when the file has no
+        //    output.weight), for the tokens whose logits are wanted only.
+        guard logitRows > 0 else { return }
+        for r in 0..<logitRows {
+            let i = batch.logitTokens[r]
+            Elementwise.rmsNorm(x + i * dim, weight: w.outputNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + r * dim)
+        }
+        mm.multiply(xn, rows: logitRows, weight: w.output, into: s.logitStore.pointer)
     }
 
-    /// One decode step: `token` at `position`, logits of that token in `scratch` row 0. Passes the
-    /// token from the stack (no per-token array).
-    public func forward(token: Int, position: Int, cache: LlamaKVCache, scratch: LlamaScratch) throws {
-        var t = token
-        try withUnsafePointer(to: &t) {
-            try forward(UnsafeBufferPointer(start: $0, count: 1), start: position, cache: cache, scratch: scratch, allLogits: false)
+    /// Token ids in the vocabulary, positions inside the scratch's context and their block table,
+    /// block ids inside the cache: checked before anything is written.
+    private func validate(_ batch: LlamaBatch, cache: LlamaKVCache, contextCapacity: Int) throws {
+        let vocab = config.vocabularySize
+        for i in 0..<batch.tokenCount {
+            let t = batch.tokens[i], p = batch.positions[i]
+            guard t >= 0, t < vocab else { throw ModelError.tokenOutOfRange(id: t, vocabularySize: vocab) }
+            guard p >= 0, p < contextCapacity else { throw ModelError.tooManyTokens(count: p + 1, capacity: contextCapacity) }
+            let table = batch.table(batch.sequenceOfToken[i])
+            guard p / cache.blockSize < table.count else {
+                throw ModelError.positionOutsideBlocks(position: p, blocks: table.count, blockSize: cache.blockSize)
+            }
+        }
+        for s in 0..<batch.sequenceCount {
+            for b in batch.table(s) where b < 0 || b >= cache.blockCount {
+                throw ModelError.blockOutOfRange(block: b, blockCount: cache.blockCount)
+            }
         }
     }
 
-    /// softmax(q·kᵀ/√d)·v for every query head of every batch token, over cached positions
-    /// 0 … start+i (causal). Parallel over (head, group of tokens); each task has its own row of
-    /// score scratch.
-    private func attend(layer l: Int, tokens n: Int, start: Int, cache: LlamaKVCache, scratch s: LlamaScratch) {
-        let c = config, hd = c.headDim, qDim = c.queryDim
+    /// softmax(q·kᵀ/√d)·v for every query head of every batch token, over its sequence's
+    /// positions 0 … p (causal), read block by block through the block table. Parallel over
+    /// (head, group of tokens); each task has its own row of score scratch.
+    private func attend(layer l: Int, batch: LlamaBatch, cache: LlamaKVCache, scratch s: LlamaScratch) {
+        let c = config, hd = c.headDim, qDim = c.queryDim, kvDim = c.kvDim, bs = cache.blockSize
+        let n = batch.tokenCount
         let group = c.heads / c.kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let perGroup = (n + LlamaScratch.maxTokenGroups - 1) / LlamaScratch.maxTokenGroups
@@ -120,18 +172,21 @@ public final class LlamaModel: @unchecked Sendable {
             let scores = scoreBase + task * ctx
             let kvOffset = (h / group) * hd
             for i in (g * perGroup)..<min(n, (g + 1) * perGroup) {
-                let last = start + i
+                let last = batch.positions[i]
+                let table = batch.table(batch.sequenceOfToken[i])
                 let q = q0 + i * qDim + h * hd
-                for p in 0...last {
-                    scores[p] = Dot.f32(cache.keys(layer: l, position: p) + kvOffset, q, count: hd) * scale
+                // Scores block by block (a block's slots are kvDim floats apart), then softmax,
+                // then the weighted sum of values block by block.
+                for j in 0...(last / bs) {
+                    AttentionKernels.scores(query: q, keys: cache.keys(layer: l, block: table[j], slot: 0) + kvOffset, stride: kvDim,
+                                            count: min(bs, last + 1 - j * bs), headDim: hd, scale: scale, into: scores + j * bs)
                 }
                 Elementwise.softmax(scores, count: last + 1)
                 let out = out0 + i * qDim + h * hd
                 out.update(repeating: 0, count: hd)
-                for p in 0...last {
-                    let v = cache.values(layer: l, position: p) + kvOffset
-                    let a = scores[p]
-                    for d in 0..<hd { out[d] += a * v[d] }
+                for j in 0...(last / bs) {
+                    AttentionKernels.accumulate(weights: scores + j * bs, values: cache.values(layer: l, block: table[j], slot: 0) + kvOffset,
+                                                stride: kvDim, count: min(bs, last + 1 - j * bs), headDim: hd, into: out)
                 }
             }
         }

@@ -1,30 +1,47 @@
 import Kernels
 import LLMBase
 
-/// A contiguous key/value cache for one sequence: for each layer, `capacity` positions of
-/// kvHeads·headDim floats. (The paged, many-sequence cache is the engine's.)
+/// Paged key/value storage (vLLM's KV blocks): `blockCount` blocks of `blockSize` positions, per
+/// layer. Which block holds which positions of which sequence is the caller's business: a batch
+/// carries a block table per sequence (see `LlamaBatch`). A single sequence with one block as
+/// long as its context is the contiguous cache of the foundation (`LlamaModel.makeCache`).
 ///
-///   keys[layer][position][kvHead·headDim + d]
+///   keys[layer][block][slot][kvHead·headDim + d]      position p of a sequence with table T
+///                                                     lives in block T[p / blockSize], slot p % blockSize
+///
+/// Pages are mapped lazily (`AlignedFloatBuffer`): a pool sized for the worst case costs resident
+/// memory only as blocks are written.
 public final class LlamaKVCache: @unchecked Sendable {
-    public let capacity: Int
+    public let blockCount: Int
+    public let blockSize: Int
     public let layerCount: Int
     public let kvDim: Int
     private let keyStore: AlignedFloatBuffer
     private let valueStore: AlignedFloatBuffer
 
-    public init(config: LlamaConfig, capacity: Int) {
-        self.capacity = capacity
+    /// Positions one sequence can hold when it owns every block.
+    public var capacity: Int { blockCount * blockSize }
+
+    public init(config: LlamaConfig, blockCount: Int, blockSize: Int) {
+        self.blockCount = blockCount
+        self.blockSize = blockSize
         layerCount = config.layerCount
         kvDim = config.kvDim
-        keyStore = AlignedFloatBuffer(count: config.layerCount * capacity * config.kvDim)
-        valueStore = AlignedFloatBuffer(count: config.layerCount * capacity * config.kvDim)
+        keyStore = AlignedFloatBuffer(count: config.layerCount * blockCount * blockSize * config.kvDim)
+        valueStore = AlignedFloatBuffer(count: config.layerCount * blockCount * blockSize * config.kvDim)
     }
 
-    @inline(__always) public func keys(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        keyStore.pointer + (layer * capacity + position) * kvDim
+    /// Bytes of K and V per block across all layers (for sizing a pool from a memory budget).
+    public static func bytesPerBlock(config: LlamaConfig, blockSize: Int) -> Int {
+        2 * config.layerCount * blockSize * config.kvDim * MemoryLayout<Float>.stride
     }
-    @inline(__always) public func values(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        valueStore.pointer + (layer * capacity + position) * kvDim
+
+    /// Keys of `slot` in `block` of `layer`; the slot's successors in the block follow at kvDim strides.
+    @inline(__always) public func keys(layer: Int, block: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        keyStore.pointer + ((layer * blockCount + block) * blockSize + slot) * kvDim
+    }
+    @inline(__always) public func values(layer: Int, block: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        valueStore.pointer + ((layer * blockCount + block) * blockSize + slot) * kvDim
     }
 }
 
@@ -47,6 +64,8 @@ public final class LlamaScratch: @unchecked Sendable {
     /// Rows of logits a pass may return (all tokens' when asked, else one).
     public let logitRows: Int
     let matmul: MatmulContext
+    /// The batch the one-sequence `forward` fills (one sequence, one block).
+    let singleSequence: LlamaBatch
     /// Upper bound on parallel attention tasks: heads × token groups.
     static let maxTokenGroups = 8
 
@@ -55,6 +74,7 @@ public final class LlamaScratch: @unchecked Sendable {
         self.contextCapacity = contextCapacity
         self.logitRows = logitRows
         self.matmul = matmul
+        singleSequence = LlamaBatch(capacity: maxTokens, maxSequences: 1, maxBlockEntries: 1)
         x = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         xNorm = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         q = AlignedFloatBuffer(count: maxTokens * c.queryDim)

@@ -13,6 +13,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case contextTooLong(requested: Int, maximum: Int)
     case tooManyTokens(count: Int, capacity: Int)
     case tokenOutOfRange(id: Int, vocabularySize: Int)
+    case tooManySequences(count: Int, capacity: Int)
+    case positionOutsideBlocks(position: Int, blocks: Int, blockSize: Int)
+    case blockOutOfRange(block: Int, blockCount: Int)
 
     public var description: String {
         switch self {
@@ -36,6 +39,12 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "model error: \(count) tokens do not fit (capacity \(capacity))"
         case .tokenOutOfRange(let id, let vocab):
             return "model error: token id \(id) is outside the vocabulary (size \(vocab))"
+        case .tooManySequences(let count, let capacity):
+            return "model error: \(count) sequences do not fit in one batch (capacity \(capacity))"
+        case .positionOutsideBlocks(let position, let blocks, let blockSize):
+            return "model error: position \(position) lies beyond the \(blocks) blocks of \(blockSize) positions in its block table"
+        case .blockOutOfRange(let block, let count):
+            return "model error: KV block \(block) does not exist (the cache has \(count))"
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import GGUF
 import Kernels
 import Models
+import Tokenizer
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,6 +13,12 @@ struct Bench: ParsableCommand {
             Reports tokens/s as mean ± sample standard deviation over the repetitions (and the median),
             after one warm-up run. Tokenization and sampling are excluded; token ids are random.
             --output json/jsonl use llama-bench's field names.
+
+            With --concurrency 1,4,8,… it instead runs that many requests at once through the
+            continuous-batching engine (as llama-batched-bench does) and reports aggregate
+            generation and prompt tokens/s, time to first token and time per output token
+            (p50/p95); --shared-prefix N gives every prompt the same N-token prefix and compares
+            time to first token with and without prefix caching.
             """)
 
     @Option(name: [.customShort("m"), .long], help: "Path to the GGUF model.")
@@ -35,7 +42,22 @@ struct Bench: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Output format: md, json or jsonl.")
     var output: BenchOutput = .md
 
+    @Option(help: "Comma-separated numbers of concurrent requests, e.g. 1,4,8,16,32 (runs the engine benchmark).")
+    var concurrency: String?
+
+    @Option(help: "Tokens of prompt prefix shared by every request of a concurrency level.")
+    var sharedPrefix: Int = 0
+
+    @OptionGroup var engineOptions: EngineOptions
+
     func validate() throws {
+        if let list = concurrency {
+            guard let levels = Self.levels(list), !levels.isEmpty else {
+                throw ValidationError("--concurrency takes positive integers separated by commas, got '\(list)'")
+            }
+            _ = levels
+        }
+        guard sharedPrefix >= 0 else { throw ValidationError("--shared-prefix must be ≥ 0") }
         guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, and not both 0") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
@@ -50,6 +72,10 @@ struct Bench: ParsableCommand {
         for (n, flag) in [(prompt, "-p"), (gen, "-n")] where n > llama.config.contextLength {
             throw CLIError("\(flag) \(n) exceeds the model's context of \(llama.config.contextLength) tokens")
         }
+        if let list = concurrency, let levels = Self.levels(list) {
+            try runConcurrency(llama, gguf: gguf, levels: levels)
+            return
+        }
         let bench = ThroughputBenchmark(model: llama, repetitions: repetitions)
         var results: [ThroughputBenchmark.Result] = []
         if prompt > 0 { results.append(try bench.promptProcessing(tokens: prompt)) }
@@ -60,6 +86,50 @@ struct Bench: ParsableCommand {
         case .md: print(BenchReport.markdown(results, info), terminator: "")
         case .json: print(BenchReport.json(results, info, lines: false))
         case .jsonl: print(BenchReport.json(results, info, lines: true), terminator: "")
+        }
+    }
+}
+
+extension Bench {
+    static func levels(_ list: String) -> [Int]? {
+        let parts = list.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
+        return parts.compactMap { $0 }
+    }
+
+    func runConcurrency(_ llama: LlamaModel, gguf: GGUFFile, levels: [Int]) throws {
+        let tokenizer = try Tokenizer(gguf: gguf)
+        var config = try engineOptions.configuration(model: llama)
+        config.maxSequences = max(config.maxSequences, levels.max() ?? 1)
+        let needed = sharedPrefix + prompt + gen
+        guard needed <= (config.contextSize ?? llama.config.contextLength) else {
+            throw CLIError("--shared-prefix + -p + -n = \(needed) tokens exceeds the context of \(config.contextSize ?? llama.config.contextLength)")
+        }
+        let bench = ConcurrencyBenchmark(model: llama, tokenizer: tokenizer, configuration: config)
+        var rows: [ConcurrencyReport.Row] = []
+        for level in levels {
+            let (prompt, gen, sharedPrefix) = (self.prompt, self.gen, self.sharedPrefix)
+            func measure(caching: Bool) throws -> ConcurrencyBenchmark.Level {
+                let runs = try (0..<repetitions).map { rep in
+                    try runBlocking {
+                        try await bench.run(concurrency: level, promptTokens: prompt, genTokens: gen, sharedPrefix: sharedPrefix,
+                                            prefixCaching: caching, seed: UInt64(rep + 1))
+                    }
+                }
+                return ConcurrencyReport.median(runs)
+            }
+            let cached = try measure(caching: config.prefixCaching)
+            let uncached = sharedPrefix > 0 ? try measure(caching: false) : nil
+            rows.append(ConcurrencyReport.Row(cached: cached, uncached: uncached))
+            if output == .md {
+                FileHandle.standardError.write(Data("concurrency \(level): \(BenchReport.fixed(cached.genTokensPerSecond, 1)) gen t/s\n".utf8))
+            }
+        }
+        let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        switch output {
+        case .md: print(ConcurrencyReport.markdown(rows, info), terminator: "")
+        case .json: print(ConcurrencyReport.json(rows, info, lines: false))
+        case .jsonl: print(ConcurrencyReport.json(rows, info, lines: true), terminator: "")
         }
     }
 }

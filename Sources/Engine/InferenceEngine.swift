@@ -1,0 +1,218 @@
+import Foundation
+import Models
+import Scheduling
+import Tokenizer
+
+/// Limits of the engine, fixed at start-up.
+public struct EngineConfiguration: Sendable {
+    /// Tokens per forward pass (`--max-batch-tokens`): running sequences' next tokens first, then
+    /// prompt chunks.
+    public var maxBatchTokens = 512
+    /// Sequences running at once (`--max-seqs`).
+    public var maxSequences = 32
+    /// Positions per KV block.
+    public var blockSize = 16
+    /// KV pool size in bytes (`--kv-memory`), unless `kvBlocks` is given.
+    public var kvMemoryBytes = 1 << 30
+    public var kvBlocks: Int?
+    /// Longest sequence (prompt + output); default: the model's context length.
+    public var contextSize: Int?
+    public var prefixCaching = true
+
+    public init() {}
+}
+
+/// Counters for metrics, read from any thread.
+public struct EngineStats: Sendable, Equatable {
+    public var running = 0
+    public var waiting = 0
+    public var usedBlocks = 0
+    public var totalBlocks = 0
+    public var prefixQueryTokens = 0
+    public var prefixHitTokens = 0
+    public var steps = 0
+    /// Uptime seconds of the last scheduler step that did work (0: none yet).
+    public var lastStepUptime = 0.0
+}
+
+/// Continuous batching over one model (vLLM's engine core): callers submit requests from any
+/// thread or task and read a stream of events; one engine thread runs scheduler steps, each one
+/// forward pass over a flat batch of tokens from every scheduled sequence. The engine thread is a
+/// plain thread, so compute never blocks Swift's cooperative pool; the model's compute pool does
+/// the parallel work inside each pass.
+public final class InferenceEngine: @unchecked Sendable {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let configuration: EngineConfiguration
+    public let contextSize: Int
+    public let blockSize: Int
+    public let blockCount: Int
+
+    // Engine thread only.
+    let scheduler: Scheduler
+    let cache: LlamaKVCache
+    let scratch: LlamaScratch
+    let batch: LlamaBatch
+    var active: [SequenceID: ActiveRequest] = [:]
+    var sampled: [(sequence: SequenceID, row: Int)] = []
+
+    // Shared with callers, under `inbox`.
+    private let inbox = NSCondition()
+    private var submissions: [(SequenceID, ActiveRequest)] = []
+    private var cancellations: [SequenceID] = []
+    private var stopping = false
+    private var stopped = false
+    private var nextID = 0
+    private var published = EngineStats()
+    private var thread: Thread?
+
+    public init(model: LlamaModel, tokenizer: Tokenizer, configuration: EngineConfiguration = EngineConfiguration()) throws {
+        let c = configuration
+        guard c.maxBatchTokens >= 1, c.maxSequences >= 1, c.blockSize >= 1 else {
+            throw EngineError.invalidParameter("max batch tokens, max sequences and block size must each be at least 1")
+        }
+        let context = min(c.contextSize ?? model.config.contextLength, model.config.contextLength)
+        guard context >= 2 else { throw EngineError.invalidParameter("the context must hold at least 2 tokens, got \(context)") }
+        let blocksPerSequence = (context + c.blockSize - 1) / c.blockSize
+        let bytesPerBlock = LlamaKVCache.bytesPerBlock(config: model.config, blockSize: c.blockSize)
+        // At least one full-length sequence must fit, or a long request could never run.
+        let blocks = max(c.kvBlocks ?? c.kvMemoryBytes / bytesPerBlock, blocksPerSequence)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.configuration = c
+        contextSize = context
+        blockSize = c.blockSize
+        blockCount = blocks
+        scheduler = Scheduler(config: SchedulerConfig(maxBatchTokens: c.maxBatchTokens, maxSequences: c.maxSequences),
+                              kvCache: KVCacheManager(blockCount: blocks, blockSize: c.blockSize, prefixCaching: c.prefixCaching))
+        cache = model.makePagedCache(blockCount: blocks, blockSize: c.blockSize)
+        scratch = model.makeScratch(maxTokens: c.maxBatchTokens, contextCapacity: context, logitRows: c.maxSequences)
+        batch = LlamaBatch(capacity: c.maxBatchTokens, maxSequences: c.maxSequences,
+                           maxBlockEntries: c.maxSequences * blocksPerSequence)
+        published.totalBlocks = blocks
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "swiftlet-engine"
+        thread.qualityOfService = .userInitiated
+        self.thread = thread
+        thread.start()
+    }
+
+    deinit { shutdown() }
+
+    /// Checks a request and queues it. The stream yields its tokens and ends with `.finished`; it
+    /// throws only if the forward pass fails. Ending the stream early (cancelling the task that
+    /// reads it) cancels the request: it leaves the batch at the next step and frees its blocks.
+    public func submit(_ request: EngineRequest) throws(EngineError) -> AsyncThrowingStream<EngineEvent, Error> {
+        try validate(request)
+        let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream(bufferingPolicy: .unbounded)
+        inbox.lock()
+        defer { inbox.unlock() }
+        guard !stopping else { throw .shutDown }
+        let id = nextID
+        nextID += 1
+        submissions.append((id, ActiveRequest(request: request, tokenizer: tokenizer, continuation: continuation)))
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(id) }
+        }
+        inbox.signal()
+        return stream
+    }
+
+    /// Runs a request to the end and returns its tokens, reason and usage (tests, benchmarks).
+    public func generate(_ request: EngineRequest) async throws -> (tokens: [GeneratedToken], reason: FinishReason, usage: RequestUsage) {
+        var tokens: [GeneratedToken] = []
+        for try await event in try submit(request) {
+            switch event {
+            case .token(let t): tokens.append(t)
+            case .text: break
+            case .finished(let reason, let usage): return (tokens, reason, usage)
+            }
+        }
+        return (tokens, .cancelled, RequestUsage())
+    }
+
+    func cancel(_ id: SequenceID) {
+        inbox.lock()
+        cancellations.append(id)
+        inbox.signal()
+        inbox.unlock()
+    }
+
+    public var stats: EngineStats {
+        inbox.lock()
+        defer { inbox.unlock() }
+        return published
+    }
+
+    /// Stops the engine thread after the current step; unfinished requests end as cancelled. New
+    /// submissions are refused from here on.
+    public func shutdown() {
+        inbox.lock()
+        stopping = true
+        inbox.signal()
+        while thread != nil && !stopped { inbox.wait() }
+        inbox.unlock()
+    }
+
+    private func validate(_ r: EngineRequest) throws(EngineError) {
+        guard !r.promptTokens.isEmpty else { throw .emptyPrompt }
+        guard r.promptTokens.count < contextSize else { throw .promptTooLong(tokens: r.promptTokens.count, context: contextSize) }
+        let vocab = model.config.vocabularySize
+        if let bad = r.promptTokens.first(where: { $0 < 0 || $0 >= vocab }) { throw .tokenOutOfRange(id: bad, vocabularySize: vocab) }
+        guard r.maxTokens >= 1 else { throw .invalidMaxTokens(r.maxTokens) }
+        if let n = r.logprobs, n < 0 || n > EngineRequest.maxLogprobs { throw .tooManyLogprobs(n) }
+        do {
+            try r.sampling.validate()
+            try r.penalties.validate()
+        } catch { throw .invalidParameter(error.description) }
+    }
+
+    // MARK: engine thread
+
+    private func run() {
+        while true {
+            inbox.lock()
+            while submissions.isEmpty && cancellations.isEmpty && !stopping && !scheduler.hasWork { inbox.wait() }
+            let newRequests = submissions, cancelled = cancellations, stop = stopping
+            submissions.removeAll()
+            cancellations.removeAll()
+            inbox.unlock()
+
+            for (id, request) in newRequests {
+                active[id] = request
+                scheduler.add(id, prompt: request.request.promptTokens)
+            }
+            for id in cancelled where active[id] != nil { finish(id, reason: .cancelled) }
+            if stop {
+                for id in Array(active.keys) { finish(id, reason: .cancelled) }
+                break
+            }
+            let worked = step()
+            publish(worked: worked)
+        }
+        inbox.lock()
+        stopped = true
+        publish(worked: false, locked: true)
+        inbox.broadcast()
+        inbox.unlock()
+    }
+
+    private func publish(worked: Bool, locked: Bool = false) {
+        let kv = scheduler.kvCache
+        if !locked { inbox.lock() }
+        published.running = scheduler.runningCount
+        published.waiting = scheduler.waitingCount + submissions.count
+        published.usedBlocks = kv.usedBlocks
+        published.prefixQueryTokens = kv.prefixQueryTokens
+        published.prefixHitTokens = kv.prefixHitTokens
+        if worked {
+            published.steps += 1
+            published.lastStepUptime = Clock.now
+        }
+        if !locked { inbox.unlock() }
+    }
+}
+
+enum Clock {
+    static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}

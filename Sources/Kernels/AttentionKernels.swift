@@ -1,34 +1,38 @@
-/// The two inner loops of attention over cached positions, for one query head:
+/// The two inner loops of attention over one KV block, for one query head:
 ///
-///   scores[p] = scale · q·k_p          (keys at `stride` floats apart: one KV block's slots)
-///   out      += Σ_p w[p] · v_p
+///   scores[p] = scale · q·k_p     keys transposed in the block: k_p[d] at keyBlock[d·blockSize + p]
+///   out      += Σ_p w[p] · v_p    values at `stride` floats apart
 ///
-/// Head dimensions that are multiples of 16 keep q and the output in SIMD16 registers for the
-/// whole run of positions (64, the common size, in four registers) instead of reloading and
-/// re-storing them per position; other sizes take the scalar twins.
+/// With the keys transposed, sixteen positions are scored per vector by broadcast-FMAs over the
+/// head dimension (no horizontal sums); the value sum keeps the output in SIMD16 registers for the
+/// whole block (64, the common head size, in four). Block sizes that are not multiples of 16 and
+/// head sizes that are not multiples of 16 take the scalar twins.
 public enum AttentionKernels {
     @inlinable
-    public static func scores(query q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int,
+    public static func scores(query q: UnsafePointer<Float>, keyBlock kt: UnsafePointer<Float>, blockSize bs: Int, count: Int,
                               headDim hd: Int, scale: Float, into scores: UnsafeMutablePointer<Float>) {
-        if hd == 64 {
-            let q0 = load(q), q1 = load(q + 16), q2 = load(q + 32), q3 = load(q + 48)
-            for p in 0..<count {
-                let k = keys + p * stride
-                var acc = q0 * load(k)
-                acc.addProduct(q1, load(k + 16))
-                acc.addProduct(q2, load(k + 32))
-                acc.addProduct(q3, load(k + 48))
-                scores[p] = acc.sum() * scale
+        guard bs % 16 == 0 else {
+            scoresScalar(query: q, keyBlock: kt, blockSize: bs, count: count, headDim: hd, scale: scale, into: scores)
+            return
+        }
+        var p0 = 0
+        while p0 < count {
+            // Four partial sums break the FMA dependency chain.
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            let k = kt + p0
+            var d = 0
+            while d + 4 <= hd {
+                a0.addProduct(SIMD16(repeating: q[d]), load(k + d * bs))
+                a1.addProduct(SIMD16(repeating: q[d + 1]), load(k + (d + 1) * bs))
+                a2.addProduct(SIMD16(repeating: q[d + 2]), load(k + (d + 2) * bs))
+                a3.addProduct(SIMD16(repeating: q[d + 3]), load(k + (d + 3) * bs))
+                d += 4
             }
-        } else if hd % 16 == 0 {
-            for p in 0..<count {
-                let k = keys + p * stride
-                var acc = SIMD16<Float>()
-                for d in Swift.stride(from: 0, to: hd, by: 16) { acc.addProduct(load(q + d), load(k + d)) }
-                scores[p] = acc.sum() * scale
-            }
-        } else {
-            scoresScalar(query: q, keys: keys, stride: stride, count: count, headDim: hd, scale: scale, into: scores)
+            while d < hd { a0.addProduct(SIMD16(repeating: q[d]), load(k + d * bs)); d += 1 }
+            let r = ((a0 + a1) + (a2 + a3)) * scale
+            let m = min(16, count - p0)
+            if m == 16 { store(r, scores + p0) } else { for j in 0..<m { scores[p0 + j] = r[j] } }
+            p0 += 16
         }
     }
 
@@ -56,11 +60,11 @@ public enum AttentionKernels {
         }
     }
 
-    public static func scoresScalar(query q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int, count: Int,
+    public static func scoresScalar(query q: UnsafePointer<Float>, keyBlock kt: UnsafePointer<Float>, blockSize bs: Int, count: Int,
                                     headDim hd: Int, scale: Float, into scores: UnsafeMutablePointer<Float>) {
         for p in 0..<count {
             var s: Float = 0
-            for d in 0..<hd { s += q[d] * keys[p * stride + d] }
+            for d in 0..<hd { s += q[d] * kt[d * bs + p] }
             scores[p] = s * scale
         }
     }

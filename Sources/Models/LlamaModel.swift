@@ -23,12 +23,16 @@ public final class LlamaModel: @unchecked Sendable {
         rope = Rope(headDim: config.headDim, ropeDim: config.ropeDim, base: config.ropeBase)
     }
 
-    /// A contiguous cache for one sequence: one block as long as the context.
+    /// Block size of the one-sequence cache (the attention kernels' fast path wants multiples of 16).
+    public static let contiguousBlockSize = 16
+
+    /// A cache for one sequence of up to `capacity` positions, in blocks 0, 1, 2, … in order.
     public func makeCache(capacity: Int) throws -> LlamaKVCache {
         guard capacity > 0, capacity <= config.contextLength else {
             throw ModelError.contextTooLong(requested: capacity, maximum: config.contextLength)
         }
-        return LlamaKVCache(config: config, blockCount: 1, blockSize: capacity)
+        let bs = Self.contiguousBlockSize
+        return LlamaKVCache(config: config, blockCount: (capacity + bs - 1) / bs, blockSize: bs)
     }
 
     /// A paged cache of `blockCount` blocks of `blockSize` positions, shared by many sequences.
@@ -61,7 +65,8 @@ public final class LlamaModel: @unchecked Sendable {
             throw ModelError.tooManyTokens(count: start + tokens.count, capacity: min(cache.capacity, s.contextCapacity))
         }
         s.singleSequence.removeAll()
-        try s.singleSequence.append(tokens, start: start, blockTable: CollectionOfOne(0), logits: allLogits ? .all : .last)
+        let blocks = (start + tokens.count + cache.blockSize - 1) / cache.blockSize
+        try s.singleSequence.append(tokens, start: start, blockTable: 0..<blocks, logits: allLogits ? .all : .last)
         try forward(batch: s.singleSequence, cache: cache, scratch: s)
     }
 
@@ -107,7 +112,7 @@ public final class LlamaModel: @unchecked Sendable {
                 rope.apply(query: s.q.pointer + i * qDim, heads: c.heads, key: s.k.pointer + i * kvDim,
                            kvHeads: c.kvHeads, position: p)
                 let block = batch.table(batch.sequenceOfToken[i])[p / bs]
-                cache.keys(layer: l, block: block, slot: p % bs).update(from: s.k.pointer + i * kvDim, count: kvDim)
+                cache.storeKeys(s.k.pointer + i * kvDim, layer: l, block: block, slot: p % bs)
                 cache.values(layer: l, block: block, slot: p % bs).update(from: s.v.pointer + i * kvDim, count: kvDim)
             }
             // 3. Causal grouped-query attention: each query head reads its shared KV head.
@@ -157,7 +162,9 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// softmax(q·kᵀ/√d)·v for every query head of every batch token, over its sequence's
     /// positions 0 … p (causal), read block by block through the block table. Parallel over
-    /// (head, group of tokens); each task has its own row of score scratch.
+    /// (KV head, group of tokens): the query heads sharing a KV head run in one task, so its K
+    /// and V blocks are read from memory once and then from L1. Each task has its own row of
+    /// score scratch.
     private func attend(layer l: Int, batch: LlamaBatch, cache: LlamaKVCache, scratch s: LlamaScratch) {
         let c = config, hd = c.headDim, qDim = c.queryDim, kvDim = c.kvDim, bs = cache.blockSize
         let n = batch.tokenCount
@@ -167,26 +174,28 @@ public final class LlamaModel: @unchecked Sendable {
         let tokenGroups = (n + perGroup - 1) / perGroup   // every group non-empty
         let scoreBase = s.scores.pointer, ctx = s.contextCapacity
         let q0 = s.q.pointer, out0 = s.attention.pointer
-        pool.parallelFor(chunks: c.heads * tokenGroups) { task, _ in
-            let h = task % c.heads, g = task / c.heads
+        pool.parallelFor(chunks: c.kvHeads * tokenGroups) { task, _ in
+            let kvHead = task % c.kvHeads, g = task / c.kvHeads
             let scores = scoreBase + task * ctx
-            let kvOffset = (h / group) * hd
             for i in (g * perGroup)..<min(n, (g + 1) * perGroup) {
                 let last = batch.positions[i]
                 let table = batch.table(batch.sequenceOfToken[i])
-                let q = q0 + i * qDim + h * hd
-                // Scores block by block (a block's slots are kvDim floats apart), then softmax,
-                // then the weighted sum of values block by block.
-                for j in 0...(last / bs) {
-                    AttentionKernels.scores(query: q, keys: cache.keys(layer: l, block: table[j], slot: 0) + kvOffset, stride: kvDim,
-                                            count: min(bs, last + 1 - j * bs), headDim: hd, scale: scale, into: scores + j * bs)
-                }
-                Elementwise.softmax(scores, count: last + 1)
-                let out = out0 + i * qDim + h * hd
-                out.update(repeating: 0, count: hd)
-                for j in 0...(last / bs) {
-                    AttentionKernels.accumulate(weights: scores + j * bs, values: cache.values(layer: l, block: table[j], slot: 0) + kvOffset,
-                                                stride: kvDim, count: min(bs, last + 1 - j * bs), headDim: hd, into: out)
+                for h in (kvHead * group)..<((kvHead + 1) * group) {
+                    let q = q0 + i * qDim + h * hd
+                    // Scores block by block, softmax, then the weighted sum of values block by block.
+                    for j in 0...(last / bs) {
+                        AttentionKernels.scores(query: q, keyBlock: cache.keyBlock(layer: l, block: table[j]) + kvHead * hd * bs,
+                                                blockSize: bs, count: min(bs, last + 1 - j * bs), headDim: hd, scale: scale,
+                                                into: scores + j * bs)
+                    }
+                    Elementwise.softmax(scores, count: last + 1)
+                    let out = out0 + i * qDim + h * hd
+                    out.update(repeating: 0, count: hd)
+                    for j in 0...(last / bs) {
+                        AttentionKernels.accumulate(weights: scores + j * bs,
+                                                    values: cache.values(layer: l, block: table[j], slot: 0) + kvHead * hd,
+                                                    stride: kvDim, count: min(bs, last + 1 - j * bs), headDim: hd, into: out)
+                    }
                 }
             }
         }

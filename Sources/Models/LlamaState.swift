@@ -3,11 +3,15 @@ import LLMBase
 
 /// Paged key/value storage (vLLM's KV blocks): `blockCount` blocks of `blockSize` positions, per
 /// layer. Which block holds which positions of which sequence is the caller's business: a batch
-/// carries a block table per sequence (see `LlamaBatch`). A single sequence with one block as
-/// long as its context is the contiguous cache of the foundation (`LlamaModel.makeCache`).
+/// carries a block table per sequence (see `LlamaBatch`); one sequence alone uses blocks
+/// 0, 1, 2, … in order (`LlamaModel.makeCache`).
 ///
-///   keys[layer][block][slot][kvHead·headDim + d]      position p of a sequence with table T
-///                                                     lives in block T[p / blockSize], slot p % blockSize
+///   keys[layer][block][kvHead][d][slot]        a block's keys transposed: the slots of one
+///                                              dimension are adjacent, so attention scores 16
+///                                              positions per vector with no horizontal sums
+///   values[layer][block][slot][kvHead·headDim + d]
+///
+///   position p of a sequence with block table T lives in block T[p / blockSize], slot p % blockSize
 ///
 /// Pages are mapped lazily (`AlignedFloatBuffer`): a pool sized for the worst case costs resident
 /// memory only as blocks are written.
@@ -36,10 +40,19 @@ public final class LlamaKVCache: @unchecked Sendable {
         2 * config.layerCount * blockSize * config.kvDim * MemoryLayout<Float>.stride
     }
 
-    /// Keys of `slot` in `block` of `layer`; the slot's successors in the block follow at kvDim strides.
-    @inline(__always) public func keys(layer: Int, block: Int, slot: Int) -> UnsafeMutablePointer<Float> {
-        keyStore.pointer + ((layer * blockCount + block) * blockSize + slot) * kvDim
+    /// The transposed keys of `block` in `layer`: element (kvHead·headDim + d, slot) at
+    /// `(kvHead·headDim + d)·blockSize + slot`.
+    @inline(__always) public func keyBlock(layer: Int, block: Int) -> UnsafeMutablePointer<Float> {
+        keyStore.pointer + (layer * blockCount + block) * blockSize * kvDim
     }
+
+    /// Writes one position's keys (kvDim floats) into its slot.
+    @inline(__always) public func storeKeys(_ k: UnsafePointer<Float>, layer: Int, block: Int, slot: Int) {
+        let base = keyBlock(layer: layer, block: block) + slot
+        for e in 0..<kvDim { base[e * blockSize] = k[e] }
+    }
+
+    /// Values of `slot` in `block` of `layer`; the block's later slots follow at kvDim strides.
     @inline(__always) public func values(layer: Int, block: Int, slot: Int) -> UnsafeMutablePointer<Float> {
         valueStore.pointer + ((layer * blockCount + block) * blockSize + slot) * kvDim
     }
@@ -64,7 +77,7 @@ public final class LlamaScratch: @unchecked Sendable {
     /// Rows of logits a pass may return (all tokens' when asked, else one).
     public let logitRows: Int
     let matmul: MatmulContext
-    /// The batch the one-sequence `forward` fills (one sequence, one block).
+    /// The batch the one-sequence `forward` fills (one sequence, blocks 0, 1, 2, …).
     let singleSequence: LlamaBatch
     /// Upper bound on parallel attention tasks: heads × token groups.
     static let maxTokenGroups = 8
@@ -74,7 +87,8 @@ public final class LlamaScratch: @unchecked Sendable {
         self.contextCapacity = contextCapacity
         self.logitRows = logitRows
         self.matmul = matmul
-        singleSequence = LlamaBatch(capacity: maxTokens, maxSequences: 1, maxBlockEntries: 1)
+        singleSequence = LlamaBatch(capacity: maxTokens, maxSequences: 1,
+                                    maxBlockEntries: (contextCapacity + LlamaModel.contiguousBlockSize - 1) / LlamaModel.contiguousBlockSize)
         x = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         xNorm = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         q = AlignedFloatBuffer(count: maxTokens * c.queryDim)

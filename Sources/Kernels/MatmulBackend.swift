@@ -1,34 +1,42 @@
-/// Which path multiplies activations by weights.
+/// Which kernels multiply activations by weights (see `MatmulPlanner.path`).
 ///
-/// - `simd`: activations quantized to 8 bits once per matmul, integer dot products against the
-///   weight blocks (all row counts).
+/// - `auto` and `simd`: for one or two activation rows (decode), activations quantized to 8 bits
+///   and integer dot products against the weight blocks; for more rows, 4-row weight panels
+///   dequantized to F32 and multiplied in F32 register tiles. No BLAS involved.
 /// - `blas`: weight tiles dequantized to F32, then OpenBLAS `sgemm` (or `sgemv` for one row).
-/// - `auto`: `simd` below a per-format row count, `blas` from it on (`MatmulPlanner.crossover`).
 /// - `reference`: every weight dequantized to F32 at load and multiplied in F32 (the foundation
 ///   path that matches the F32 reference to 1e-3; uses several times the memory).
 public enum MatmulBackend: String, Sendable, CaseIterable {
     case auto, blas, simd, reference
 }
 
+/// The kernel one matmul runs on.
+public enum MatmulPath: Sendable, Equatable {
+    /// 8-bit activations · quantized weight blocks (decode).
+    case integer
+    /// Dequantized 4-row weight panels × F32 register tiles (`PanelKernels`).
+    case panel
+    /// Dequantized weight tiles through OpenBLAS sgemm / sgemv.
+    case blas
+    /// F32 weights, SIMD dot products.
+    case f32
+}
+
 public enum MatmulPlanner {
-    /// Activation rows from which dequantize + sgemm beats the integer kernels, per format.
-    /// Measured with `swiftlet bench -p N -n 0 --backend simd|blas` for N = 2, 3, 4, 8 on the
-    /// project's 2-core Zen 4 machine: the two paths tie at 2 rows for Q4_1, Q4_0 and Q8_0 and
-    /// BLAS leads from 3 on (see BENCHMARKS.md).
-    public static func crossover(_ format: WeightFormat) -> Int {
-        switch format {
-        case .f32: return 2
-        case .q8_0, .q4_0, .q4_1: return crossoverQuantized
-        }
-    }
+    /// Activation rows from which the panel gemm beats the integer kernels. Measured with
+    /// `swiftlet bench -p N -n 0 --backend simd` for N = 2, 3, 4, 8 on the project's 2-core Zen 4
+    /// machine (BENCHMARKS.md): the integer kernels read 4–8 bits per weight instead of 32, which
+    /// wins while there are too few rows to reuse a dequantized panel.
+    public static var panelRows: Int { 3 }
 
-    public static var crossoverQuantized: Int { 3 }
-
-    public static func useBLAS(_ backend: MatmulBackend, format: WeightFormat, rows: Int) -> Bool {
-        switch backend {
-        case .blas, .reference: return true
-        case .simd: return false
-        case .auto: return rows >= crossover(format)
-        }
+    /// `auto` and `simd`: integer kernels below `panelRows`, the panel gemm from there on (it
+    /// measured level with dequantize + sgemm at 512 rows and 1.2–1.3× faster at 8–64 rows, where
+    /// sgemm's packing of every weight tile dominates). `blas` (and `reference`, whose weights are
+    /// F32) use OpenBLAS when the build has it. F32 weights use sgemm for batches unless `simd`.
+    public static func path(_ backend: MatmulBackend, format: WeightFormat, rows: Int,
+                            blasAvailable: Bool = MatmulContext.blasAvailable) -> MatmulPath {
+        if format == .f32 { return rows > 1 && backend != .simd && blasAvailable ? .blas : .f32 }
+        if blasAvailable && (backend == .blas || backend == .reference) { return .blas }
+        return rows >= panelRows ? .panel : .integer
     }
 }

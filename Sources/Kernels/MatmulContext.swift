@@ -48,15 +48,16 @@ public final class MatmulContext: @unchecked Sendable {
     /// y = x · wᵀ for `n` rows of x.
     public func multiply(_ x: UnsafePointer<Float>, rows n: Int, weight w: WeightMatrix, into y: UnsafeMutablePointer<Float>) {
         precondition(n <= maxRows && w.columns <= maxColumns, "matmul scratch too small")
-        #if OpenBLAS
-        if w.format == .f32 ? (n > 1 && backend != .simd) : MatmulPlanner.useBLAS(backend, format: w.format, rows: n) {
+        switch MatmulPlanner.path(backend, format: w.format, rows: n) {
+        case .blas:
+            #if OpenBLAS
             gemmBLAS(x, rows: n, w, y)
-            return
-        }
-        #endif
-        if w.format == .f32 {
+            #endif
+        case .f32:
             gemmF32(x, rows: n, w, y)
-        } else {
+        case .panel:
+            panelGemm(x, rows: n, w, y)
+        case .integer:
             quantizeActivations(x, rows: n, columns: w.columns)
             switch w.format {
             case .q8_0: integerGemm(Q8_0Format.self, rows: n, w, y)
@@ -107,6 +108,31 @@ public final class MatmulContext: @unchecked Sendable {
     func chunkRows(_ m: Int) -> Int {
         let target = (m + pool.threadCount * 4 - 1) / (pool.threadCount * 4)
         return max(Self.rowsPerChunk, (target + 15) / 16 * 16)
+    }
+
+    /// Quantized weights, many activation rows: panels of 4 weight rows dequantized into per-thread
+    /// scratch, then 4×4 F32 register tiles (`PanelKernels`). Rows split over the pool as in
+    /// `integerGemm`.
+    private func panelGemm(_ x: UnsafePointer<Float>, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        let k = w.columns, m = w.rows, chunk = chunkRows(m)
+        let scratchBase = tiles.pointer, perThread = Self.tileRows * maxColumns
+        pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, thread in
+            let panel = scratchBase + thread * perThread
+            var r = c * chunk
+            let r1 = min(m, r + chunk)
+            while r < r1 {
+                let rows = min(4, r1 - r)
+                w.dequantizeRows(r, count: rows, into: panel)
+                if rows == 4 {
+                    var i = 0
+                    while i + 4 <= n { PanelKernels.tile4x4(panel, k: k, x + i * k, ldx: k, y + i * m + r, ldy: m); i += 4 }
+                    while i < n { PanelKernels.tile4x1(panel, k: k, x + i * k, y + i * m + r); i += 1 }
+                } else {
+                    PanelKernels.tileScalar(panel, rows: rows, k: k, x, ldx: k, xRows: n, y + r, ldy: m)
+                }
+                r += rows
+            }
+        }
     }
 
     /// F32 weights without BLAS (and for one row): SIMD dot products, rows split over the pool.

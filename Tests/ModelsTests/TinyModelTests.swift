@@ -11,19 +11,22 @@ import Tokenizer
         try LlamaModel(gguf: tiny.open())
     }
 
-    /// One batch of n tokens gives the same logits as n single-token passes through the KV cache.
+    /// One batch of n tokens gives the same logits as n single-token passes through the KV cache:
+    /// to F32 rounding when both run in F32; within the 8-bit activation error when single tokens
+    /// take the integer kernels (`simd` on quantized weights) and the batch the F32 panel gemm.
     @Test(arguments: [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_1], [MatmulBackend.simd, .blas, .reference])
     func batchedEqualsIncremental(_ type: GGMLType, _ backend: MatmulBackend) throws {
         let model = try LlamaModel(gguf: TinyLlama(type: type).open(), backend: backend)
         let ids = [3, 7, 1, 28, 29, 5, 12, 30, 4]
         let vocab = model.config.vocabularySize
+        let tolerance: Float = MatmulPlanner.path(backend, format: model.weights.layers[0].wq.format, rows: 1) == .integer ? 3e-2 : 1e-4
         let cacheA = try model.makeCache(capacity: 16), scratchA = model.makeScratch(maxTokens: 16, contextCapacity: 16)
         try ids.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cacheA, scratch: scratchA, allLogits: true) }
         let cacheB = try model.makeCache(capacity: 16), scratchB = model.makeScratch(maxTokens: 1, contextCapacity: 16)
         for (pos, id) in ids.enumerated() {
             try [id].withUnsafeBufferPointer { try model.forward($0, start: pos, cache: cacheB, scratch: scratchB, allLogits: false) }
             let a = scratchA.logits(row: pos, vocabularySize: vocab), b = scratchB.logits(row: 0, vocabularySize: vocab)
-            for i in 0..<vocab { #expect(abs(a[i] - b[i]) <= 1e-4 * max(1, abs(a[i])), "position \(pos) token \(i)") }
+            for i in 0..<vocab { #expect(abs(a[i] - b[i]) <= tolerance * max(1, abs(a[i])), "position \(pos) token \(i)") }
         }
     }
 

@@ -105,8 +105,8 @@ public final class MatmulContext: @unchecked Sendable {
     /// Rows per work chunk: about four chunks per thread, so each thread streams long runs of
     /// consecutive weight rows (the prefetchers' best case) while the atomic hand-out still
     /// balances a noisy machine; a multiple of 16 so threads never share an output cache line.
-    func chunkRows(_ m: Int) -> Int {
-        let target = (m + pool.threadCount * 4 - 1) / (pool.threadCount * 4)
+    func chunkRows(_ m: Int, perThread: Int = 4) -> Int {
+        let target = (m + pool.threadCount * perThread - 1) / (pool.threadCount * perThread)
         return max(Self.rowsPerChunk, (target + 15) / 16 * 16)
     }
 
@@ -114,7 +114,9 @@ public final class MatmulContext: @unchecked Sendable {
     /// scratch, then 4×4 F32 register tiles (`PanelKernels`). Rows split over the pool as in
     /// `integerGemm`.
     private func panelGemm(_ x: UnsafePointer<Float>, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
-        let k = w.columns, m = w.rows, chunk = chunkRows(m)
+        // Finer chunks than decode's: each row of a batch is much more work than its bytes, so
+        // balancing the threads matters more than long sequential runs.
+        let k = w.columns, m = w.rows, chunk = chunkRows(m, perThread: 16)
         let scratchBase = tiles.pointer, perThread = Self.tileRows * maxColumns
         pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, thread in
             let panel = scratchBase + thread * perThread

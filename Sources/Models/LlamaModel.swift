@@ -97,17 +97,17 @@ public final class LlamaModel: @unchecked Sendable {
         let x = s.x.pointer, xn = s.xNorm.pointer
 
         // 1. Token embedding: dequantize one row per token.
-        for i in 0..<n { w.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
+        forEachRow(n) { i in w.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
 
         for (l, layer) in w.layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V projections → RoPE on Q and K → K, V into the
             //    token's slot. Every token of the batch is stored before any attends, so a
             //    sequence's later tokens in this batch see its earlier ones.
-            for i in 0..<n { Elementwise.rmsNorm(x + i * dim, weight: layer.attentionNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
+            forEachRow(n) { i in Elementwise.rmsNorm(x + i * dim, weight: layer.attentionNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
             mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
             mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer)
             mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer)
-            for i in 0..<n {
+            forEachRow(n) { i in
                 let p = batch.positions[i]
                 rope.apply(query: s.q.pointer + i * qDim, heads: c.heads, key: s.k.pointer + i * kvDim,
                            kvHeads: c.kvHeads, position: p)
@@ -119,15 +119,15 @@ public final class LlamaModel: @unchecked Sendable {
             attend(layer: l, batch: batch, cache: cache, scratch: s)
             // 4. Output projection and residual.
             mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
-            Elementwise.add(s.projected.pointer, into: x, count: n * dim)
+            forEachRow(n) { i in Elementwise.add(s.projected.pointer + i * dim, into: x + i * dim, count: dim) }
 
             // 5. Feed-forward: RMSNorm → SwiGLU (silu(gate) ⊙ up) → down → residual.
-            for i in 0..<n { Elementwise.rmsNorm(x + i * dim, weight: layer.ffnNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
+            forEachRow(n) { i in Elementwise.rmsNorm(x + i * dim, weight: layer.ffnNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
             mm.multiply(xn, rows: n, weight: layer.wGate, into: s.gate.pointer)
             mm.multiply(xn, rows: n, weight: layer.wUp, into: s.up.pointer)
-            Elementwise.swiGLU(s.gate.pointer, up: s.up.pointer, count: n * ffn)
+            forEachRow(n) { i in Elementwise.swiGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }
             mm.multiply(s.gate.pointer, rows: n, weight: layer.wDown, into: s.projected.pointer)
-            Elementwise.add(s.projected.pointer, into: x, count: n * dim)
+            forEachRow(n) { i in Elementwise.add(s.projected.pointer + i * dim, into: x + i * dim, count: dim) }
         }
 
         // 6. Final norm and output projection (tied to the embedding when the file has no
@@ -138,6 +138,21 @@ public final class LlamaModel: @unchecked Sendable {
             Elementwise.rmsNorm(x + i * dim, weight: w.outputNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + r * dim)
         }
         mm.multiply(xn, rows: logitRows, weight: w.output, into: s.logitStore.pointer)
+    }
+
+    /// Runs `body` for rows 0..<n: on the calling thread for a few rows, over the compute pool for
+    /// batches, where the row-wise steps (norms, SwiGLU's exponentials, residuals, RoPE) would
+    /// otherwise leave the other threads idle between matmuls. Rows are whole cache lines apart.
+    @inline(__always)
+    private func forEachRow(_ n: Int, _ body: (Int) -> Void) {
+        if n < 8 || pool.threadCount == 1 {
+            for i in 0..<n { body(i) }
+            return
+        }
+        let perChunk = (n + 4 * pool.threadCount - 1) / (4 * pool.threadCount)
+        pool.parallelFor(chunks: (n + perChunk - 1) / perChunk) { chunk, _ in
+            for i in (chunk * perChunk)..<min(n, (chunk + 1) * perChunk) { body(i) }
+        }
     }
 
     /// Token ids in the vocabulary, positions inside the scratch's context and their block table,

@@ -50,8 +50,33 @@ import Tokenizer
         #expect(checked > 100)
     }
 
-    /// `auto` runs these 512-token windows through the BLAS path; `simd` through the integer kernels.
-    @Test(arguments: QuantType.allCases, [MatmulBackend.auto, .simd])
+    /// The decode path: each reference sequence fed one token at a time, so every matmul has one
+    /// row and runs on the integer kernels (8-bit activations), with the paged attention of a
+    /// growing context.
+    @Test(arguments: QuantType.allCases)
+    func decodeKernelsTop1MatchesReference(_ type: QuantType) throws {
+        let (model, _) = try Self.open(type, .auto)
+        let records = try Fixtures.referenceLines("\(type.rawValue)/prompts.jsonl", as: ReferencePrompt.self)
+        var checked = 0
+        for record in records {
+            let ids = Array(record.sequence.prefix(record.top5.count))
+            let cache = try model.makeCache(capacity: ids.count)
+            let scratch = model.makeScratch(maxTokens: 1, contextCapacity: ids.count, allLogits: false)
+            for (pos, id) in ids.enumerated() {
+                try model.forward(token: id, position: pos, cache: cache, scratch: scratch)
+                guard record.top1Margins[pos] >= 0.5 else { continue }
+                let row = scratch.logits(row: 0, vocabularySize: model.config.vocabularySize)
+                let top1 = row.indices.max { row[$0] < row[$1] }!
+                #expect(top1 == record.top5[pos][0].id, "\(type) decode \(record.prompt.prefix(20))… position \(pos)")
+                checked += 1
+            }
+        }
+        #expect(checked > 100)
+    }
+
+    /// `auto` runs these 512-token windows through the panel gemm, `blas` through sgemm (both F32
+    /// on dequantized weights).
+    @Test(arguments: QuantType.allCases, [MatmulBackend.auto, .blas])
     func perplexityWithinOnePercent(_ type: QuantType, _ backend: MatmulBackend) throws {
         let (model, tokenizer) = try Self.open(type, backend)
         let reference = try ReferencePerplexity.load()

@@ -78,6 +78,28 @@ import Testing
         #expect(md.status == 0 && md.stdout.contains("| pp8 |"), "\(md.stdout)")
     }
 
+    /// `bench --concurrency -o json` gives one object per level with the engine's figures, and the
+    /// cache figures with `--shared-prefix`; bad levels are refused with a message.
+    @Test func concurrencyBenchReportsEachLevel() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let r = try Fixtures.runSwiftlet(["bench", "-m", model, "--concurrency", "1,3", "-p", "8", "-n", "4", "-r", "1",
+                                          "--shared-prefix", "32", "-o", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.map { $0["concurrency"] as? Int } == [1, 3])
+        for row in rows ?? [] {
+            for key in ["gen_tokens_per_second", "prompt_tokens_per_second", "ttft_ms_p50", "ttft_ms_p95", "tpot_ms_p50",
+                        "tpot_ms_p95", "cache_hit_rate", "ttft_ms_p50_no_prefix_cache", "shared_prefix"] {
+                #expect(row[key] != nil, "missing \(key)")
+            }
+            #expect((row["gen_tokens_per_second"] as? Double ?? 0) > 0)
+            // 32 of each prompt's 40 tokens come from the cache (two full blocks of 16).
+            #expect(abs((row["cache_hit_rate"] as? Double ?? 0) - 0.8) < 1e-9)
+        }
+        let bad = try Fixtures.runSwiftlet(["bench", "-m", model, "--concurrency", "4,0"])
+        #expect(!bad.crashed && bad.status != 0 && bad.stderr.contains("--concurrency"), "\(bad.stderr)")
+    }
+
     @Test func quantizeWritesAReadableFileAndRefusesItsInput() throws {
         let model = try Fixtures.requireDefaultModel()
         let refused = try Fixtures.runSwiftlet(["quantize", model, model, "--type", "q8_0"])

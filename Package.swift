@@ -44,6 +44,7 @@ let package = Package(
                 swiftSettings: nativeRelease),
         .target(name: "Scheduling"),
         .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling", "Scheduling"]),
+        .target(name: "OpenAIAPI", dependencies: ["Engine", "Sampling"]),
         .executableTarget(
             name: "SwiftletCLI",
             dependencies: [
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Quant", "Tokenizer", "Sampling", "SwiftletTesting"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "Engine", "Sampling"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]
 )

@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -44,12 +45,17 @@ let package = Package(
                 swiftSettings: nativeRelease),
         .target(name: "Scheduling"),
         .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling", "Scheduling"]),
-        .target(name: "OpenAIAPI", dependencies: ["Engine", "Sampling"]),
+        .target(name: "OpenAIAPI", dependencies: ["Engine", "Sampling", "Tokenizer"]),
+        .target(name: "Server", dependencies: [
+            "Engine", "OpenAIAPI", "Tokenizer", "Models",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .executableTarget(
             name: "SwiftletCLI",
             dependencies: [
-                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine",
+                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine", "OpenAIAPI", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant", "Models"]),
 
@@ -61,7 +67,11 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Quant", "Tokenizer", "Sampling", "SwiftletTesting"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
-        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "Engine", "Sampling"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "Engine", "Sampling", "Tokenizer"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Engine", "Models", "Tokenizer", "OpenAIAPI", "SwiftletTesting",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Sampling
+import Tokenizer
 
 /// Limits applied while reading requests.
 public struct RequestLimits: Sendable {
@@ -19,16 +20,6 @@ public struct RequestLimits: Sendable {
 public enum Prompt: Sendable, Equatable {
     case text(String)
     case tokens([Int])
-}
-
-public struct ChatMessage: Sendable, Equatable {
-    public var role: String
-    public var content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
 }
 
 /// Sampling and output parameters shared by /v1/completions and /v1/chat/completions, checked.

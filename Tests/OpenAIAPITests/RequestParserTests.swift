@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import OpenAIAPI
 import Testing
+import Tokenizer
 
 /// Request bodies of /v1/completions and /v1/chat/completions: every malformed or out-of-range
 /// case is a 400 (413 for size) naming the parameter, with OpenAI's error body.

@@ -1,0 +1,134 @@
+import Engine
+import Foundation
+import GGUF
+import Hummingbird
+import HummingbirdTesting
+import Models
+import OpenAIAPI
+import Server
+import SwiftletTesting
+import Testing
+import Tokenizer
+
+/// The routes through Hummingbird's in-process test client, on a tiny random model: valid
+/// completions and chats (plain and streamed), every error with OpenAI's body and the right
+/// status, and a valid request right after each error.
+@Suite struct OpenAIServerTests {
+    static func server(apiKey: String? = nil) throws -> OpenAIServer {
+        var tiny = TinyLlama(context: 64, type: .f32)
+        tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
+        let gguf = try tiny.open()
+        let model = try LlamaModel(gguf: gguf, backend: .simd, threads: 2)
+        let tokenizer = try Tokenizer(gguf: gguf)
+        var config = EngineConfiguration()
+        config.blockSize = 4
+        let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config)
+        var limits = RequestLimits()
+        limits.maxBodyBytes = 4096
+        return OpenAIServer(models: [ServedModel(name: "tiny", engine: engine, tokenizer: tokenizer)], limits: limits, apiKey: apiKey)
+    }
+
+    static func json(_ body: ByteBuffer) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+    }
+
+    static func post(_ client: some TestClientProtocol, _ uri: String, _ body: String, headers: HTTPFields = [:]) async throws -> TestResponse {
+        try await client.execute(uri: uri, method: .post, headers: headers.isEmpty ? [.contentType: "application/json"] : headers,
+                                 body: ByteBuffer(string: body))
+    }
+
+    static let valid = #"{"model":"tiny","prompt":"ab ab","max_tokens":4}"#
+
+    @Test func completionChatAndModels() async throws {
+        let app = Application(router: try Self.server().buildRouter())
+        try await app.test(.router) { client in
+            let r = try await Self.post(client, "/v1/completions", #"{"model":"tiny","prompt":"ab ab","max_tokens":4,"logprobs":2,"n":2}"#)
+            #expect(r.status == .ok)
+            let o = Self.json(r.body)
+            let choices = o?["choices"] as? [[String: Any]]
+            #expect(o?["object"] as? String == "text_completion" && choices?.count == 2)
+            #expect(choices?.first?["text"] is String && choices?.first?["finish_reason"] as? String != nil)
+            let usage = o?["usage"] as? [String: Any]
+            #expect(usage?["prompt_tokens"] as? Int ?? 0 > 0 && usage?["completion_tokens"] as? Int ?? 0 > 0)
+            #expect((usage?["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] is Int)
+            #expect(((choices?.first?["logprobs"] as? [String: Any])?["tokens"] as? [String])?.isEmpty == false)
+
+            let c = try await Self.post(client, "/v1/chat/completions", #"{"model":"tiny","messages":[{"role":"user","content":"ab"}],"max_tokens":3}"#)
+            #expect(c.status == .ok)
+            let message = ((Self.json(c.body)?["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])
+            #expect(message?["role"] as? String == "assistant" && message?["content"] is String)
+
+            let m = try await client.execute(uri: "/v1/models", method: .get)
+            #expect(((Self.json(m.body)?["data"] as? [[String: Any]])?.first?["id"] as? String) == "tiny")
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/ready", method: .get).status == .ok)
+        }
+    }
+
+    @Test func streamingEndsWithUsageAndDone() async throws {
+        let app = Application(router: try Self.server().buildRouter())
+        try await app.test(.router) { client in
+            let r = try await Self.post(client, "/v1/chat/completions",
+                                        #"{"model":"tiny","messages":[{"role":"user","content":"ab"}],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}"#)
+            #expect(r.status == .ok && r.headers[.contentType] == "text/event-stream")
+            let events = String(buffer: r.body).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.last == "data: [DONE]")
+            let chunks = events.dropLast().compactMap { e -> [String: Any]? in
+                guard e.hasPrefix("data: ") else { return nil }
+                return try? JSONSerialization.jsonObject(with: Data(e.dropFirst(6).utf8)) as? [String: Any]
+            }
+            #expect(chunks.count == events.count - 1)
+            #expect(chunks.allSatisfy { $0["object"] as? String == "chat.completion.chunk" })
+            let first = ((chunks.first?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])
+            #expect(first?["role"] as? String == "assistant")
+            #expect((chunks.last?["choices"] as? [Any])?.isEmpty == true && chunks.last?["usage"] != nil)
+            let finishes = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) }
+            #expect(finishes.count == 1)
+        }
+    }
+
+    /// Each error case: status, type, param, code; then a valid request still succeeds.
+    @Test func errorsThenAValidRequest() async throws {
+        let app = Application(router: try Self.server().buildRouter())
+        let long = String(repeating: "ab ", count: 70)
+        let cases: [(String, String, Int, String?, String?)] = [
+            ("/v1/completions", "not json", 400, nil, nil),
+            ("/v1/completions", #"{"model":"tiny","prompt":"x""#, 400, nil, nil),
+            ("/v1/completions", #"{"prompt":"x"}"#, 400, "model", nil),
+            ("/v1/completions", #"{"model":"nope","prompt":"x"}"#, 404, "model", "model_not_found"),
+            ("/v1/completions", #"{"model":"tiny","prompt":""}"#, 400, "prompt", nil),
+            ("/v1/completions", #"{"model":"tiny","prompt":"x","top_p":0}"#, 400, "top_p", nil),
+            ("/v1/completions", #"{"model":"tiny","prompt":"x","max_tokens":0}"#, 400, "max_tokens", nil),
+            ("/v1/completions", #"{"model":"tiny","prompt":[1,999]}"#, 400, "prompt", nil),
+            ("/v1/completions", #"{"model":"tiny","prompt":"\#(long)"}"#, 400, "prompt", "context_length_exceeded"),
+            ("/v1/completions", #"{"model":"tiny","prompt":"ab","max_tokens":100}"#, 400, "max_tokens", "context_length_exceeded"),
+            ("/v1/chat/completions", #"{"model":"tiny","messages":[]}"#, 400, "messages", nil),
+            ("/v1/completions", "{\"model\":\"tiny\",\"prompt\":\"" + String(repeating: "a", count: 5000) + "\"}", 413, nil, "request_too_large"),
+        ]
+        try await app.test(.router) { client in
+            for (uri, body, status, param, code) in cases {
+                let r = try await Self.post(client, uri, body)
+                let e = Self.json(r.body)?["error"] as? [String: Any]
+                #expect(Int(r.status.code) == status, "\(body.prefix(60)): \(String(buffer: r.body))")
+                #expect(e?["type"] as? String != nil && e?["message"] as? String != nil, "\(body.prefix(60))")
+                #expect(e?["param"] as? String == param && e?["code"] as? String == code, "\(body.prefix(60)): \(String(describing: e))")
+                #expect(try await Self.post(client, "/v1/completions", Self.valid).status == .ok, "after \(body.prefix(60))")
+            }
+        }
+    }
+
+    @Test func apiKeyGuardsEveryRouteButHealth() async throws {
+        let app = Application(router: try Self.server(apiKey: "sekret").buildRouter())
+        try await app.test(.router) { client in
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+            for (uri, method) in [("/v1/models", HTTPRequest.Method.get), ("/ready", .get), ("/v1/completions", .post)] {
+                let r = try await client.execute(uri: uri, method: method, body: ByteBuffer(string: Self.valid))
+                #expect(r.status == .unauthorized && (Self.json(r.body)?["error"] as? [String: Any])?["code"] as? String == "invalid_api_key")
+            }
+            let wrong = try await Self.post(client, "/v1/completions", Self.valid, headers: [.contentType: "application/json", .authorization: "Bearer nope"])
+            #expect(wrong.status == .unauthorized)
+            let right = try await Self.post(client, "/v1/completions", Self.valid, headers: [.contentType: "application/json", .authorization: "Bearer sekret"])
+            #expect(right.status == .ok)
+        }
+    }
+}

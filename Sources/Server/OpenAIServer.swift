@@ -10,6 +10,7 @@ import Tokenizer
 ///
 ///   GET  /health               process up (no API key needed)
 ///   GET  /ready                models loaded and every busy scheduler stepped in the last 10 s
+///   GET  /metrics              Prometheus text: queue, KV blocks, prefix cache, tokens, latencies
 ///   GET  /v1/models            the served models
 ///   POST /v1/completions       text or token-id prompts, `n`, `stream` (SSE), logprobs
 ///   POST /v1/chat/completions  messages through the model's chat template, same options
@@ -17,8 +18,12 @@ public struct OpenAIServer: Sendable {
     public let models: [String: ServedModel]
     public let limits: RequestLimits
     public let apiKey: String?
+    public let metrics = ServerMetrics()
+    /// Requests (choices) allowed to wait for admission per model; beyond it, 503 at once.
+    public let maxQueue: Int
 
-    public init(models: [ServedModel], limits: RequestLimits = RequestLimits(), apiKey: String? = nil) {
+    public init(models: [ServedModel], limits: RequestLimits = RequestLimits(), apiKey: String? = nil, maxQueue: Int = 256) {
+        self.maxQueue = maxQueue
         self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.limits = limits
         self.apiKey = apiKey
@@ -29,6 +34,10 @@ public struct OpenAIServer: Sendable {
         if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
         router.get("/health") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/ready") { _, _ in readiness() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render(models.values.sorted { $0.name < $1.name }))))
+        }
         router.get("/v1/models") { _, _ in
             Self.jsonResponse(["object": "list", "data": models.values.sorted { $0.name < $1.name }.map {
                 ["id": $0.name, "object": "model", "created": $0.created, "owned_by": "swiftlet"] as [String: Any]
@@ -102,6 +111,12 @@ public struct OpenAIServer: Sendable {
                     choices.append(Choice(index: choices.count, request: r))
                 }
             }
+            // Backpressure: a full queue is answered at once, before any work.
+            let waiting = model.engine.stats.waiting
+            guard waiting + choices.count <= maxQueue else {
+                throw APIError(status: 503, message: "the server is overloaded: \(waiting) requests are waiting (limit \(maxQueue)); retry shortly",
+                               type: "server_error", code: "server_overloaded")
+            }
             // Submit before answering, so a refused request gets a status, not a broken stream.
             var streams: [AsyncThrowingStream<EngineEvent, Error>] = []
             for c in choices {
@@ -109,7 +124,7 @@ public struct OpenAIServer: Sendable {
                     throw APIError(status: 503, message: error.description, type: "server_error", code: "server_overloaded")
                 }
             }
-            let reply = Reply(model: model, chat: chat, parameters: parameters)
+            let reply = Reply(model: model, chat: chat, parameters: parameters, metrics: metrics)
             if parameters.stream { return reply.stream(streams) }
             return try await reply.complete(streams)
         } catch let e as APIError {
@@ -125,10 +140,12 @@ struct Reply: Sendable {
     let model: ServedModel
     let chat: Bool
     let parameters: GenerationParameters
+    let metrics: ServerMetrics
     let id: String
     let created: Int
 
-    init(model: ServedModel, chat: Bool, parameters: GenerationParameters) {
+    init(model: ServedModel, chat: Bool, parameters: GenerationParameters, metrics: ServerMetrics) {
+        self.metrics = metrics
         self.model = model
         self.chat = chat
         self.parameters = parameters
@@ -152,7 +169,10 @@ struct Reply: Sendable {
                         switch event {
                         case .token(let t): r.text += t.text; r.tokens.append(t)
                         case .text(let s): r.text += s
-                        case .finished(let reason, let usage): r.reason = reason; r.usage = usage
+                        case .finished(let reason, let usage):
+                            r.reason = reason
+                            r.usage = usage
+                            metrics.record(model: model.name, reason: reason, usage: usage)
                         }
                     }
                     return r
@@ -229,6 +249,7 @@ struct Reply: Sendable {
                         try await writer.write(chunk([delta(i, text: s, tokens: [], first: started.insert(i).inserted, finish: nil)]))
                     case .success(.finished(let reason, let usage)):
                         usages.append(usage)
+                        metrics.record(model: model.name, reason: reason, usage: usage)
                         try await writer.write(chunk([delta(i, text: "", tokens: [], first: started.insert(i).inserted, finish: reason)]))
                         open -= 1
                     case .failure(let error):

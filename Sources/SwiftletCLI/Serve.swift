@@ -33,6 +33,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Require this key as `Authorization: Bearer KEY`.")
     var apiKey: String?
 
+    @Option(help: "Requests allowed to wait for admission per model; beyond it, 503 with Retry-After.")
+    var maxQueue = 256
+
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes = 2 << 20
 
@@ -48,6 +51,7 @@ struct Serve: ParsableCommand {
         guard !modelPaths.isEmpty || !namedModels.isEmpty else { throw ValidationError("give at least one model: -m PATH or --model NAME=PATH") }
         for m in namedModels where !m.contains("=") { throw ValidationError("--model takes NAME=PATH, got '\(m)'") }
         guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1…65535") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -69,7 +73,7 @@ struct Serve: ParsableCommand {
         }
         var limits = RequestLimits()
         limits.maxBodyBytes = maxBodyBytes
-        let server = OpenAIServer(models: served, limits: limits, apiKey: apiKey)
+        let server = OpenAIServer(models: served, limits: limits, apiKey: apiKey, maxQueue: maxQueue)
         let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname(host, port: port)))
         FileHandle.standardError.write(Data("serving \(served.map(\.name).joined(separator: ", ")) on http://\(host):\(port)\n".utf8))
         try runBlocking { try await app.runService() }

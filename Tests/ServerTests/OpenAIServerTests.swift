@@ -14,7 +14,7 @@ import Tokenizer
 /// completions and chats (plain and streamed), every error with OpenAI's body and the right
 /// status, and a valid request right after each error.
 @Suite struct OpenAIServerTests {
-    static func server(apiKey: String? = nil) throws -> OpenAIServer {
+    static func server(apiKey: String? = nil, maxQueue: Int = 64) throws -> OpenAIServer {
         var tiny = TinyLlama(context: 64, type: .f32)
         tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
         let gguf = try tiny.open()
@@ -25,7 +25,7 @@ import Tokenizer
         let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config)
         var limits = RequestLimits()
         limits.maxBodyBytes = 4096
-        return OpenAIServer(models: [ServedModel(name: "tiny", engine: engine, tokenizer: tokenizer)], limits: limits, apiKey: apiKey)
+        return OpenAIServer(models: [ServedModel(name: "tiny", engine: engine, tokenizer: tokenizer)], limits: limits, apiKey: apiKey, maxQueue: maxQueue)
     }
 
     static func json(_ body: ByteBuffer) -> [String: Any]? {
@@ -129,6 +129,33 @@ import Tokenizer
             #expect(wrong.status == .unauthorized)
             let right = try await Self.post(client, "/v1/completions", Self.valid, headers: [.contentType: "application/json", .authorization: "Bearer sekret"])
             #expect(right.status == .ok)
+        }
+    }
+
+    @Test func metricsAreprometheusTextAndCountRequests() async throws {
+        let app = Application(router: try Self.server().buildRouter())
+        try await app.test(.router) { client in
+            #expect(try await Self.post(client, "/v1/completions", Self.valid).status == .ok)
+            let r = try await client.execute(uri: "/metrics", method: .get)
+            let text = String(buffer: r.body)
+            #expect(r.status == .ok)
+            #expect(text.contains("swiftlet_request_success_total{model_name=\"tiny\",finished_reason=\"length\"} 1"), "\(text)")
+            #expect(text.contains("swiftlet_time_to_first_token_seconds_count{model_name=\"tiny\"} 1"))
+            #expect(text.contains("swiftlet_kv_blocks_total{model_name=\"tiny\"}"))
+            // Every sample line: a metric name, optional labels, a number.
+            let sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [0-9.eE+-]+$/
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                #expect(line.wholeMatch(of: sample) != nil, "\(line)")
+            }
+        }
+    }
+
+    @Test func fullQueueIsAnsweredWith503AndRetryAfter() async throws {
+        let app = Application(router: try Self.server(maxQueue: 0).buildRouter())
+        try await app.test(.router) { client in
+            let r = try await Self.post(client, "/v1/completions", Self.valid)
+            #expect(r.status == .serviceUnavailable && r.headers[.retryAfter] != nil)
+            #expect((Self.json(r.body)?["error"] as? [String: Any])?["code"] as? String == "server_overloaded")
         }
     }
 }

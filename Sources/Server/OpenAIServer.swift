@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Hummingbird
 import OpenAIAPI
+import Synchronization
 import Tokenizer
 
 /// The OpenAI-compatible routes over one or more engines (Hummingbird 2). HTTP runs on Swift's
@@ -79,11 +80,31 @@ public struct OpenAIServer: Sendable {
     /// One choice to compute: its index in the response and its engine request.
     struct Choice { let index: Int; let request: EngineRequest }
 
+    /// Runs a completion while watching the connection: if the client goes away before the
+    /// answer is complete (it hangs up while its request waits or runs), the work is cancelled,
+    /// which cancels its engine requests and returns their KV blocks. (Hummingbird then closes the
+    /// connection after the response instead of keeping it alive.)
     private func handle(_ request: Request, chat: Bool) async -> Response {
+        let watch = CancelOnClose()
         do {
-            var request = request
+            return try await request.body.consumeWithInboundCloseHandler { body in
+                let work = Task { try await respond(body, chat: chat) }
+                watch.set(work)
+                return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+            } onInboundClosed: {
+                watch.cancel()
+            }
+        } catch let e as APIError {
+            return Self.errorResponse(e)
+        } catch {
+            return Self.errorResponse(APIError(status: 500, message: "\(error)", type: "server_error"))
+        }
+    }
+
+    private func respond(_ requestBody: RequestBody, chat: Bool) async throws -> Response {
+        do {
             let body: ByteBuffer
-            do { body = try await request.collectBody(upTo: limits.maxBodyBytes) } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+            do { body = try await requestBody.collect(upTo: limits.maxBodyBytes) } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
                 throw APIError(status: 413, message: "the request body is larger than the limit of \(limits.maxBodyBytes) bytes",
                                type: "invalid_request_error", code: "request_too_large")
             }
@@ -129,8 +150,6 @@ public struct OpenAIServer: Sendable {
             return try await reply.complete(streams)
         } catch let e as APIError {
             return Self.errorResponse(e)
-        } catch {
-            return Self.errorResponse(APIError(status: 500, message: "\(error)", type: "server_error"))
         }
     }
 }
@@ -272,5 +291,21 @@ struct Reply: Sendable {
                 try await writer.finish(nil)
             }
         })
+    }
+}
+
+/// Cancels a request's work when its connection closes, whichever comes first: the close or the
+/// work's start.
+final class CancelOnClose: Sendable {
+    private let state = Mutex<(task: Task<Response, Error>?, closed: Bool)>((nil, false))
+
+    func set(_ task: Task<Response, Error>) {
+        let closed = state.withLock { s in s.task = task; return s.closed }
+        if closed { task.cancel() }
+    }
+
+    func cancel() {
+        let task = state.withLock { s in s.closed = true; return s.task }
+        task?.cancel()
     }
 }

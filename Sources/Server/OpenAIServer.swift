@@ -184,15 +184,27 @@ struct Reply: Sendable {
             for (i, stream) in streams.enumerated() {
                 group.addTask {
                     var r = Result(index: i)
-                    for try await event in stream {
-                        switch event {
-                        case .token(let t): r.text += t.text; r.tokens.append(t)
-                        case .text(let s): r.text += s
-                        case .finished(let reason, let usage):
-                            r.reason = reason
-                            r.usage = usage
-                            metrics.record(model: model.name, reason: reason, usage: usage)
+                    var finished = false, failed = false
+                    defer {
+                        // The stream ended without its last event: it failed, or the request was
+                        // cancelled (the client hung up).
+                        if !finished { metrics.record(model: model.name, reason: failed ? .error : .cancelled, usage: r.usage) }
+                    }
+                    do {
+                        for try await event in stream {
+                            switch event {
+                            case .token(let t): r.text += t.text; r.tokens.append(t)
+                            case .text(let s): r.text += s
+                            case .finished(let reason, let usage):
+                                r.reason = reason
+                                r.usage = usage
+                                finished = true
+                                metrics.record(model: model.name, reason: reason, usage: usage)
+                            }
                         }
+                    } catch {
+                        failed = true
+                        throw error
                     }
                     return r
                 }
@@ -255,7 +267,19 @@ struct Reply: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (i, stream) in streams.enumerated() {
                     group.addTask {
-                        do { for try await event in stream { sink.yield((i, .success(event))) } } catch { sink.yield((i, .failure(error))) }
+                        var finished = false
+                        do {
+                            for try await event in stream {
+                                if case .finished = event { finished = true }
+                                sink.yield((i, .success(event)))
+                            }
+                        } catch {
+                            sink.yield((i, .failure(error)))
+                            finished = true
+                            metrics.record(model: model.name, reason: .error, usage: RequestUsage())
+                        }
+                        // Cancelled with the response (the client hung up): count it.
+                        if !finished { metrics.record(model: model.name, reason: .cancelled, usage: RequestUsage()) }
                     }
                 }
                 var open = streams.count, started = Set<Int>(), usages: [RequestUsage] = []

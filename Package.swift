@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Quant", "Tokenizer", "Sampling", "SwiftletTesting"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Sampling"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "Engine", "Sampling", "Tokenizer"]),
         .testTarget(name: "ServerTests", dependencies: [

@@ -89,9 +89,6 @@ public struct ConcurrencyBenchmark: Sendable {
     }
 
     private func randomTokens(_ n: Int, _ state: inout UInt64) -> [Int] {
-        (0..<n).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int(state >> 33) % model.config.vocabularySize
-        }
+        RandomTokens.next(n, vocabularySize: model.config.vocabularySize, state: &state)
     }
 }

@@ -36,12 +36,9 @@ extension InferenceEngine {
     func step() -> Bool {
         let plan = scheduler.schedule()
         // The scheduler ends requests that can never fit the KV pool; report them.
-        for (id, _) in active {
-            switch scheduler.status(of: id) {
-            case .finished(let reason)?: finish(id, reason: reason, error: reason == .error ? .computeFailed("the request needs more KV blocks than the pool holds") : nil)
-            case nil: finish(id, reason: .error, error: .computeFailed("the scheduler lost the request"))
-            default: break
-            }
+        for id in plan.finished {
+            guard case .finished(let reason)? = scheduler.status(of: id) else { continue }
+            finish(id, reason: reason, error: reason == .error ? .computeFailed("the request needs more KV blocks than the pool holds") : nil)
         }
         guard !plan.chunks.isEmpty else { return false }
 

@@ -61,9 +61,16 @@ public struct ThroughputBenchmark {
 
     private func randomTokens(_ n: Int, seed: UInt64) -> [Int] {
         var state = seed
-        return (0..<n).map { _ in
+        return RandomTokens.next(n, vocabularySize: model.config.vocabularySize, state: &state)
+    }
+}
+
+/// Random token ids for the benchmarks (a 64-bit LCG: the same ids on every machine).
+enum RandomTokens {
+    static func next(_ n: Int, vocabularySize: Int, state: inout UInt64) -> [Int] {
+        (0..<n).map { _ in
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int(state >> 33) % model.config.vocabularySize
+            return Int(state >> 33) % vocabularySize
         }
     }
 }

@@ -218,16 +218,7 @@ struct Reply: Sendable {
             if chat { c["message"] = ["role": "assistant", "content": r.text] } else { c["text"] = r.text }
             return c
         }
-        // Usage counts each prompt once (its n choices share it, as OpenAI reports).
-        var usage = ResponseJSON.usage(results.map(\.usage))
-        let n = max(1, parameters.n)
-        if n > 1 {
-            let prompt = results.enumerated().filter { $0.offset % n == 0 }.reduce(0) { $0 + $1.element.usage.promptTokens }
-            let cached = results.enumerated().filter { $0.offset % n == 0 }.reduce(0) { $0 + $1.element.usage.cachedPromptTokens }
-            let completion = results.reduce(0) { $0 + $1.usage.generatedTokens }
-            usage = ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                     "prompt_tokens_details": ["cached_tokens": cached]]
-        }
+        let usage = ResponseJSON.usage(results.map(\.usage), choicesPerPrompt: parameters.n)
         return OpenAIServer.jsonResponse(["id": id, "object": object, "created": created, "model": model.name,
                                           "choices": choices, "usage": usage])
     }
@@ -282,7 +273,8 @@ struct Reply: Sendable {
                         if !finished { metrics.record(model: model.name, reason: .cancelled, usage: RequestUsage()) }
                     }
                 }
-                var open = streams.count, started = Set<Int>(), usages: [RequestUsage] = []
+                var open = streams.count, started = Set<Int>()
+                var usages = [RequestUsage](repeating: RequestUsage(), count: streams.count)   // by choice index
                 var failed = false
                 for await (i, result) in merged {
                     switch result {
@@ -291,7 +283,7 @@ struct Reply: Sendable {
                     case .success(.text(let s)):
                         try await writer.write(chunk([delta(i, text: s, tokens: [], first: started.insert(i).inserted, finish: nil)]))
                     case .success(.finished(let reason, let usage)):
-                        usages.append(usage)
+                        usages[i] = usage
                         metrics.record(model: model.name, reason: reason, usage: usage)
                         try await writer.write(chunk([delta(i, text: "", tokens: [], first: started.insert(i).inserted, finish: reason)]))
                         open -= 1
@@ -309,7 +301,7 @@ struct Reply: Sendable {
                 group.cancelAll()
                 sink.finish()
                 if !failed {
-                    if parameters.includeUsage { try await writer.write(chunk([], usage: ResponseJSON.usage(usages))) }
+                    if parameters.includeUsage { try await writer.write(chunk([], usage: ResponseJSON.usage(usages, choicesPerPrompt: parameters.n))) }
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 }
                 try await writer.finish(nil)

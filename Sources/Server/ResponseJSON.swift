@@ -8,11 +8,14 @@ enum ResponseJSON {
         (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     }
 
-    static func usage(_ u: [RequestUsage]) -> [String: Any] {
-        let prompt = u.reduce(0) { $0 + $1.promptTokens }
+    /// Usage of a response whose choices are `u` in order, `n` consecutive choices per prompt:
+    /// each prompt counts once (its choices share it, as OpenAI reports), every choice's output counts.
+    static func usage(_ u: [RequestUsage], choicesPerPrompt n: Int = 1) -> [String: Any] {
+        let prompts = u.enumerated().filter { $0.offset % max(1, n) == 0 }.map(\.element)
+        let prompt = prompts.reduce(0) { $0 + $1.promptTokens }
         let completion = u.reduce(0) { $0 + $1.generatedTokens }
         return ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "prompt_tokens_details": ["cached_tokens": u.reduce(0) { $0 + $1.cachedPromptTokens }]]
+                "prompt_tokens_details": ["cached_tokens": prompts.reduce(0) { $0 + $1.cachedPromptTokens }]]
     }
 
     static func finishReason(_ r: FinishReason) -> String {

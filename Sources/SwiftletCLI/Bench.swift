@@ -55,7 +55,6 @@ struct Bench: ParsableCommand {
             guard let levels = Self.levels(list), !levels.isEmpty else {
                 throw ValidationError("--concurrency takes positive integers separated by commas, got '\(list)'")
             }
-            _ = levels
         }
         guard sharedPrefix >= 0 else { throw ValidationError("--shared-prefix must be ≥ 0") }
         guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, and not both 0") }

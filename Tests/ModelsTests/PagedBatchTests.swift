@@ -1,6 +1,7 @@
 import GGUF
 import Kernels
 import Models
+import Sampling
 import SwiftletTesting
 import Testing
 
@@ -100,7 +101,7 @@ import Testing
         for i in 0..<fillers { sequences.append(random(5 + 13 * i)) }
         // Blocks handed out in a shuffled order, so tables are scattered.
         let blocksNeeded = sequences.map { ($0.count + blockSize - 1) / blockSize }
-        var shuffler = SeededGenerator(state: 3)
+        var shuffler = SplitMix64(seed: 3)
         var free = Array(0..<blocksNeeded.reduce(0, +)).shuffled(using: &shuffler)
         let tables = blocksNeeded.map { n in (0..<n).map { _ in free.removeLast() } }
         let cache = model.makePagedCache(blockCount: blocksNeeded.reduce(0, +), blockSize: blockSize)
@@ -137,16 +138,5 @@ import Testing
             }
         }
         #expect(checked > 50)
-    }
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,18 +1,13 @@
 import Testing
+import Sampling
 import Scheduling
 
-/// SplitMix64: a seeded generator, so the stress run is the same on every machine.
+/// Sampling's SplitMix64 with the draws the stress run needs: the same run on every machine.
 struct StressRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
+    private var generator: SplitMix64
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in `range` (the modulo bias is irrelevant here).
     mutating func next(in range: ClosedRange<Int>) -> Int {

@@ -61,6 +61,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private var submissions: [(SequenceID, ActiveRequest)] = []
     private var cancellations: [SequenceID] = []
     private var stopping = false
+    private var failUnfinished = false
     private var stopped = false
     private var nextID = 0
     private var published = EngineStats()
@@ -144,10 +145,13 @@ public final class InferenceEngine: @unchecked Sendable {
         return published
     }
 
-    /// Stops the engine thread after the current step; unfinished requests end as cancelled. New
-    /// submissions are refused from here on.
-    public func shutdown() {
+    /// Stops the engine thread after the current step. Unfinished requests end as cancelled, or,
+    /// with `failingUnfinished`, their streams throw `EngineError.shutDown` (a server that gave up
+    /// waiting for them at shutdown tells their clients why). New submissions are refused from
+    /// here on.
+    public func shutdown(failingUnfinished: Bool = false) {
         inbox.lock()
+        if !stopping { failUnfinished = failingUnfinished }
         stopping = true
         inbox.signal()
         while thread != nil && !stopped { inbox.wait() }
@@ -173,7 +177,7 @@ public final class InferenceEngine: @unchecked Sendable {
         while true {
             inbox.lock()
             while submissions.isEmpty && cancellations.isEmpty && !stopping && !scheduler.hasWork { inbox.wait() }
-            let newRequests = submissions, cancelled = cancellations, stop = stopping
+            let newRequests = submissions, cancelled = cancellations, stop = stopping, fail = failUnfinished
             submissions.removeAll()
             cancellations.removeAll()
             inbox.unlock()
@@ -184,7 +188,9 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             for id in cancelled where active[id] != nil { finish(id, reason: .cancelled) }
             if stop {
-                for id in Array(active.keys) { finish(id, reason: .cancelled) }
+                for id in Array(active.keys).sorted() {
+                    finish(id, reason: fail ? .error : .cancelled, error: fail ? .shutDown : nil)
+                }
                 break
             }
             let worked = step()

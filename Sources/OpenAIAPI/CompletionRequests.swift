@@ -31,6 +31,9 @@ public struct GenerationParameters: Sendable, Equatable {
     public var n = 1
     public var stream = false
     public var includeUsage = false
+    /// vLLM's `ignore_eos`: generate until `max_tokens` or a stop string (benchmarks use it for
+    /// fixed output lengths).
+    public var ignoreEOS = false
     /// Alternatives per token to report; nil: no logprobs.
     public var logprobs: Int?
 
@@ -206,6 +209,7 @@ public enum RequestParser {
         guard p.stop.count <= limits.maxStopStrings else { throw .invalid("'stop' holds at most \(limits.maxStopStrings) strings, got \(p.stop.count)", param: "stop") }
         guard !p.stop.contains("") else { throw .invalid("'stop' must not contain an empty string", param: "stop") }
         p.stream = try f.bool("stream") ?? false
+        p.ignoreEOS = try f.bool("ignore_eos") ?? false
         switch f.value("stream_options") {
         case nil: break
         case .object(let o)?: p.includeUsage = try Fields(object: o).bool("include_usage") ?? false
@@ -235,6 +239,6 @@ extension GenerationParameters {
                            param: "max_tokens", code: "context_length_exceeded")
         }
         return EngineRequest(promptTokens: promptTokens, maxTokens: maxTokens ?? room, sampling: sampling,
-                             penalties: penalties, stopStrings: stop, logprobs: logprobs)
+                             penalties: penalties, stopStrings: stop, logprobs: logprobs, ignoreEndOfGeneration: ignoreEOS)
     }
 }

@@ -10,7 +10,7 @@ import Tokenizer
 /// await its streams.
 ///
 ///   GET  /health               process up (no API key needed)
-///   GET  /ready                models loaded and every busy scheduler stepped in the last 10 s
+///   GET  /ready                models loaded, not shutting down, every busy scheduler stepped in the last 10 s
 ///   GET  /metrics              Prometheus text: queue, KV blocks, prefix cache, tokens, latencies
 ///   GET  /v1/models            the served models
 ///   POST /v1/completions       text or token-id prompts, `n`, `stream` (SSE), logprobs
@@ -20,6 +20,8 @@ public struct OpenAIServer: Sendable {
     public let limits: RequestLimits
     public let apiKey: String?
     public let metrics = ServerMetrics()
+    /// Closed by a graceful shutdown (`drain`): completions get 503 from then on.
+    public let admission = Admission()
     /// Requests (choices) allowed to wait for admission per model; beyond it, 503 at once.
     public let maxQueue: Int
 
@@ -64,6 +66,7 @@ public struct OpenAIServer: Sendable {
     }
 
     private func readiness() -> Response {
+        if admission.isClosed { return Self.errorResponse(.shuttingDown()) }
         let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         for model in models.values {
             let s = model.engine.stats
@@ -85,6 +88,15 @@ public struct OpenAIServer: Sendable {
     /// which cancels its engine requests and returns their KV blocks. (Hummingbird then closes the
     /// connection after the response instead of keeping it alive.)
     private func handle(_ request: Request, chat: Bool) async -> Response {
+        guard let hold = admission.admit() else { return Self.errorResponse(.shuttingDown()) }
+        var response = await answer(request, chat: chat)
+        // Watching for the client's hang-up reads the connection past this request, so Hummingbird
+        // closes it after the answer; say so, or a client that reuses it races the close.
+        response.headers[.connection] = "close"
+        return hold.keep(response)
+    }
+
+    private func answer(_ request: Request, chat: Bool) async -> Response {
         let watch = CancelOnClose()
         do {
             return try await request.body.consumeWithInboundCloseHandler { body in
@@ -97,7 +109,7 @@ public struct OpenAIServer: Sendable {
         } catch let e as APIError {
             return Self.errorResponse(e)
         } catch {
-            return Self.errorResponse(APIError(status: 500, message: "\(error)", type: "server_error"))
+            return Self.errorResponse(.engineFailure(error))
         }
     }
 
@@ -142,6 +154,7 @@ public struct OpenAIServer: Sendable {
             var streams: [AsyncThrowingStream<EngineEvent, Error>] = []
             for c in choices {
                 do { streams.append(try model.engine.submit(c.request)) } catch {
+                    if error == .shutDown { throw APIError.shuttingDown() }
                     throw APIError(status: 503, message: error.description, type: "server_error", code: "server_overloaded")
                 }
             }
@@ -288,7 +301,7 @@ struct Reply: Sendable {
                         try await writer.write(chunk([delta(i, text: "", tokens: [], first: started.insert(i).inserted, finish: reason)]))
                         open -= 1
                     case .failure(let error):
-                        let e = APIError(status: 500, message: "\(error)", type: "server_error")
+                        let e = APIError.engineFailure(error)
                         var buffer = ByteBuffer(string: "event: error\ndata: ")
                         buffer.writeBytes(e.body)
                         buffer.writeString("\n\n")

@@ -16,6 +16,9 @@ struct Serve: ParsableCommand {
             Each -m MODEL is served under its file name without `.gguf`; --model NAME=PATH picks the
             name. Requests are routed by their `model` field. Binds 127.0.0.1 unless --host says
             otherwise. With --api-key every route but /health needs `Authorization: Bearer KEY`.
+            On SIGTERM or SIGINT the server stops admitting requests (503), lets the running ones
+            finish for up to --shutdown-timeout seconds, ends the rest with an error, and exits 0;
+            a second signal stops waiting at once.
             """)
 
     @Option(name: [.customShort("m"), .customLong("model-path")], help: "A GGUF model to serve (repeatable).")
@@ -39,6 +42,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes = 2 << 20
 
+    @Option(help: "Seconds to let running requests finish after SIGTERM/SIGINT before ending them with an error.")
+    var shutdownTimeout: Double = 30
+
     @Option(name: [.customShort("t"), .long], help: "Compute threads per model (default: all cores).")
     var threads: Int?
 
@@ -54,6 +60,7 @@ struct Serve: ParsableCommand {
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        guard shutdownTimeout.isFinite && shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be a number of seconds ≥ 0") }
     }
 
     func run() throws {
@@ -76,6 +83,83 @@ struct Serve: ParsableCommand {
         let server = OpenAIServer(models: served, limits: limits, apiKey: apiKey, maxQueue: maxQueue)
         let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname(host, port: port)))
         FileHandle.standardError.write(Data("serving \(served.map(\.name).joined(separator: ", ")) on http://\(host):\(port)\n".utf8))
-        try runBlocking { try await app.runService() }
+        let signals = ShutdownSignals()
+        let timeout = Duration.milliseconds(Int64(shutdownTimeout * 1000)), seconds = shutdownTimeout
+        let engines = served.map(\.engine)
+        try runBlocking {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Hummingbird's own SIGTERM handling would stop accepting connections at once;
+                // Swiftlet drains first (503s, running requests finish), then raises SIGUSR1, which
+                // this service group takes as its cue to close the listener and the connections.
+                group.addTask { try await app.runService(gracefulShutdownSignals: [.sigusr1]) }
+                group.addTask {
+                    await signals.first()
+                    if Task.isCancelled { return }   // the server stopped by itself
+                    let unfinished = engines.reduce(0) { $0 + $1.stats.running + $1.stats.waiting }
+                    log("shutting down: admitting no new requests; waiting up to \(seconds) s for \(unfinished) unfinished")
+                    let outcome = await server.drain(timeout: timeout, hurry: { signals.count > 1 })
+                    log("stopped: \(outcome.finished) requests finished, \(outcome.cutOff) ended unfinished")
+                    kill(getpid(), SIGUSR1)
+                }
+                // Both end after a drain; if the server fails first, stop waiting for signals.
+                do { try await group.next(); try await group.next() } catch { group.cancelAll(); throw error }
+            }
+        }
+    }
+
+}
+
+private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+/// SIGTERM and SIGINT, caught instead of killing the process: the first starts a graceful
+/// shutdown, a second one cuts its waiting short.
+final class ShutdownSignals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var received = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private let sources: [DispatchSourceSignal]
+
+    init() {
+        let queue = DispatchQueue(label: "swiftlet.signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            sources.append(source)
+        }
+        self.sources = sources
+        for source in sources {
+            source.setEventHandler { [unowned self] in self.signalled() }
+            source.resume()
+        }
+    }
+
+    private func signalled() {
+        lock.lock()
+        received += 1
+        let ready = waiters
+        waiters.removeAll()
+        lock.unlock()
+        for w in ready { w.resume() }
+    }
+
+    var count: Int { lock.lock(); defer { lock.unlock() }; return received }
+
+    /// Returns once the first signal has arrived, or the task is cancelled.
+    func first() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                lock.lock()
+                if received > 0 || Task.isCancelled { lock.unlock(); c.resume(); return }
+                waiters.append(c)
+                lock.unlock()
+            }
+        } onCancel: {
+            lock.lock()
+            let ready = waiters
+            waiters.removeAll()
+            lock.unlock()
+            for w in ready { w.resume() }
+        }
     }
 }

@@ -203,4 +203,29 @@ import Tokenizer
         engine.shutdown()
         #expect(throws: EngineError.shutDown) { try engine.submit(EngineRequest(promptTokens: [5])) }
     }
+
+    /// A server giving up at shutdown: every unfinished request's stream throws `shutDown`
+    /// (finished ones keep their normal end), and later submissions are refused.
+    @Test func shutdownFailingUnfinishedEndsTheRestWithAnError() async throws {
+        let (model, tokenizer) = try Self.tiny()
+        let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: Self.config(sequences: 1))
+        // One sequence at a time and 20 long requests: most are still queued at the shutdown.
+        let streams = try (0..<20).map { i in
+            var r = EngineRequest(promptTokens: Self.prompt(5, seed: i), maxTokens: 200)
+            r.ignoreEndOfGeneration = true
+            return try engine.submit(r)
+        }
+        engine.shutdown(failingUnfinished: true)
+        var finished = 0, failed = 0
+        for stream in streams {
+            do {
+                for try await event in stream { if case .finished = event { finished += 1 } }
+            } catch let e as EngineError {
+                #expect(e == .shutDown)
+                failed += 1
+            }
+        }
+        #expect(finished + failed == 20 && failed >= 1)
+        #expect(throws: EngineError.shutDown) { try engine.submit(EngineRequest(promptTokens: [3, 4], maxTokens: 1)) }
+    }
 }

@@ -158,4 +158,25 @@ import Tokenizer
             #expect((Self.json(r.body)?["error"] as? [String: Any])?["code"] as? String == "server_overloaded")
         }
     }
+
+    /// After a graceful shutdown starts, completions get 503 `server_shutting_down` at once and
+    /// /ready says not ready, while /health still answers; a drain with nothing running ends at
+    /// once with nothing cut off.
+    @Test func drainingRefusesNewRequests() async throws {
+        let server = try Self.server()
+        let app = Application(router: server.buildRouter())
+        try await app.test(.router) { client in
+            #expect(try await Self.post(client, "/v1/completions", Self.valid).status == .ok)
+            let outcome = await server.drain(timeout: .seconds(5))
+            #expect(outcome == DrainOutcome(finished: 0, cutOff: 0))
+            #expect(server.admission.answering == 0)
+            for uri in ["/v1/completions", "/v1/chat/completions"] {
+                let r = try await Self.post(client, uri, Self.valid)
+                #expect(r.status == .serviceUnavailable && r.headers[.retryAfter] != nil)
+                #expect((Self.json(r.body)?["error"] as? [String: Any])?["code"] as? String == "server_shutting_down")
+            }
+            #expect(try await client.execute(uri: "/ready", method: .get).status == .serviceUnavailable)
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
+    }
 }

@@ -46,14 +46,17 @@ let package = Package(
         .target(name: "Scheduling"),
         .target(name: "Engine", dependencies: ["LLMBase", "Models", "Tokenizer", "Sampling", "Scheduling"]),
         .target(name: "OpenAIAPI", dependencies: ["Engine", "Sampling", "Tokenizer"]),
+        // Prices and the cost arithmetic: the catalogue is data (Resources/prices.json, built from
+        // ../shared/pricing/prices.md), found beside the executable at run time.
+        .target(name: "Cost", resources: [.copy("Resources/prices.json")]),
         .target(name: "Server", dependencies: [
-            "Engine", "OpenAIAPI", "Tokenizer", "Models",
+            "Engine", "OpenAIAPI", "Tokenizer", "Models", "Cost",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(
             name: "SwiftletCLI",
             dependencies: [
-                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine", "OpenAIAPI", "Server",
+                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine", "OpenAIAPI", "Server", "Cost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
@@ -69,9 +72,10 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "Engine", "Sampling", "Tokenizer"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "Engine", "Models", "Tokenizer", "OpenAIAPI", "SwiftletTesting",
+            "Server", "Engine", "Models", "Tokenizer", "OpenAIAPI", "SwiftletTesting", "Cost",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "CostTests", dependencies: ["Cost"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]
 )

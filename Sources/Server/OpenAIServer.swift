@@ -11,7 +11,8 @@ import Tokenizer
 ///
 ///   GET  /health               process up (no API key needed)
 ///   GET  /ready                models loaded, not shutting down, every busy scheduler stepped in the last 10 s
-///   GET  /metrics              Prometheus text: queue, KV blocks, prefix cache, tokens, latencies
+///   GET  /metrics              Prometheus text: queue, KV blocks, prefix cache, tokens, latencies, dollars
+///   GET  /v1/usage             tokens served, instance-hours, dollars spent, $/1M tokens, a managed model's bill
 ///   GET  /v1/models            the served models
 ///   POST /v1/completions       text or token-id prompts, `n`, `stream` (SSE), logprobs
 ///   POST /v1/chat/completions  messages through the model's chat template, same options
@@ -25,8 +26,13 @@ public struct OpenAIServer: Sendable {
     /// Requests (choices) allowed to wait for admission per model; beyond it, 503 at once.
     public let maxQueue: Int
 
-    public init(models: [ServedModel], limits: RequestLimits = RequestLimits(), apiKey: String? = nil, maxQueue: Int = 256) {
+    /// Dollars at the configured instance price, in /metrics and /v1/usage (nil: no price given).
+    public let liveCost: LiveCost?
+
+    public init(models: [ServedModel], limits: RequestLimits = RequestLimits(), apiKey: String? = nil, maxQueue: Int = 256,
+                liveCost: LiveCost? = nil) {
         self.maxQueue = maxQueue
+        self.liveCost = liveCost
         self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.limits = limits
         self.apiKey = apiKey
@@ -38,8 +44,20 @@ public struct OpenAIServer: Sendable {
         router.get("/health") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/ready") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render(models.values.sorted { $0.name < $1.name }))))
+            var text = metrics.render(models.values.sorted { $0.name < $1.name })
+            if let liveCost { text += liveCost.metricsText(costSnapshot(liveCost)) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/v1/usage") { _, _ in
+            guard let liveCost else {
+                let t = metrics.tokenTotals()
+                return Self.jsonResponse(["object": "usage", "tokens": ["prompt": t.prompt, "cached_prompt": t.cached, "output": t.generated,
+                                                                       "total": t.prompt + t.generated],
+                                          "dollars_spent": NSNull(),
+                                          "note": "no instance price: start the server with --instance NAME or --price-per-hour X"])
+            }
+            return Self.jsonResponse(liveCost.usageObject(costSnapshot(liveCost)))
         }
         router.get("/v1/models") { _, _ in
             Self.jsonResponse(["object": "list", "data": models.values.sorted { $0.name < $1.name }.map {
@@ -49,6 +67,11 @@ public struct OpenAIServer: Sendable {
         router.post("/v1/completions") { request, _ in await handle(request, chat: false) }
         router.post("/v1/chat/completions") { request, _ in await handle(request, chat: true) }
         return router
+    }
+
+    private func costSnapshot(_ cost: LiveCost) -> LiveCost.Snapshot {
+        let t = metrics.tokenTotals()
+        return cost.snapshot(promptTokens: t.prompt, cachedPromptTokens: t.cached, outputTokens: t.generated)
     }
 
     // MARK: responses

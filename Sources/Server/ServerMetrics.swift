@@ -44,6 +44,13 @@ public final class ServerMetrics: Sendable {
         }
     }
 
+    /// Prompt, cached prompt and generated tokens of finished requests, summed over models.
+    func tokenTotals() -> (prompt: Int, cached: Int, generated: Int) {
+        state.withLock { all in
+            all.values.reduce((0, 0, 0)) { ($0.0 + $1.promptTokens, $0.1 + $1.cachedPromptTokens, $0.2 + $1.generatedTokens) }
+        }
+    }
+
     /// The exposition text: HELP and TYPE lines, then one sample per model (label `model_name`).
     func render(_ models: [ServedModel]) -> String {
         let counters = state.withLock { $0 }

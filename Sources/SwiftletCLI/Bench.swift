@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cost
 import Engine
 import Foundation
 import GGUF
@@ -19,6 +20,9 @@ struct Bench: ParsableCommand {
             generation and prompt tokens/s, time to first token and time per output token
             (p50/p95); --shared-prefix N gives every prompt the same N-token prefix and compares
             time to first token with and without prefix caching.
+
+            Every JSON result records the host (CPU, cores, SIMD features, memory, and the cloud
+            instance type given by --instance): `swiftlet cost --bench FILE` reads it.
             """)
 
     @Option(name: [.customShort("m"), .long], help: "Path to the GGUF model.")
@@ -47,6 +51,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Tokens of prompt prefix shared by every request of a concurrency level.")
     var sharedPrefix: Int = 0
+
+    @Option(help: "The cloud instance type this host is (recorded as host.instance for `swiftlet cost`).")
+    var instance: String?
 
     @OptionGroup var engineOptions: EngineOptions
 
@@ -80,7 +87,8 @@ struct Bench: ParsableCommand {
         if prompt > 0 { results.append(try bench.promptProcessing(tokens: prompt)) }
         if gen > 0 { results.append(try bench.generation(tokens: gen)) }
 
-        let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        var info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        info.host.instance = instance
         switch output {
         case .md: print(BenchReport.markdown(results, info), terminator: "")
         case .json: print(BenchReport.json(results, info, lines: false))
@@ -124,7 +132,8 @@ extension Bench {
                 FileHandle.standardError.write(Data("concurrency \(level): \(BenchReport.fixed(cached.genTokensPerSecond, 1)) gen t/s\n".utf8))
             }
         }
-        let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        var info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        info.host.instance = instance
         switch output {
         case .md: print(ConcurrencyReport.markdown(rows, info), terminator: "")
         case .json: print(ConcurrencyReport.json(rows, info, lines: false))

@@ -1,3 +1,4 @@
+import Cost
 import Engine
 import Foundation
 import GGUF
@@ -14,6 +15,8 @@ enum BenchReport {
         let parameters: Int
         let threads: Int
         let backend: MatmulBackend
+        /// The machine, recorded so a cost report knows what was measured.
+        var host = HostInfo.current()
 
         init(gguf: GGUFFile, model: LlamaModel, threads: Int, backend: MatmulBackend) {
             filename = gguf.path
@@ -28,6 +31,11 @@ enum BenchReport {
         }
 
         var backendName: String { "CPU (Swiftlet \(backend.rawValue))" }
+
+        /// The host as a JSON object (`host` in every result).
+        var hostObject: Any {
+            (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(host))) ?? NSNull()
+        }
     }
 
     static func markdown(_ results: [ThroughputBenchmark.Result], _ m: ModelInfo) -> String {
@@ -47,6 +55,7 @@ enum BenchReport {
         let objects: [[String: Any]] = results.map { r in
             [
                 "model_filename": m.filename,
+                "host": m.hostObject,
                 "model_type": m.type,
                 "model_size": m.sizeBytes,
                 "model_n_params": m.parameters,

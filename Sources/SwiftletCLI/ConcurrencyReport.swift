@@ -54,7 +54,7 @@ enum ConcurrencyReport {
         rows.map { r in
             let c = r.cached
             var o: [String: Any] = [
-                "model_filename": m.filename, "model_type": m.type, "model_size": m.sizeBytes,
+                "model_filename": m.filename, "model_type": m.type, "model_size": m.sizeBytes, "host": m.hostObject,
                 "backends": m.backendName, "n_threads": m.threads,
                 "concurrency": c.concurrency, "n_prompt": c.promptTokens, "n_gen": c.genTokens,
                 "gen_tokens_per_second": c.genTokensPerSecond,

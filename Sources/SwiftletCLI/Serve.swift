@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cost
 import Engine
 import Foundation
 import GGUF
@@ -45,6 +46,18 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds to let running requests finish after SIGTERM/SIGINT before ending them with an error.")
     var shutdownTimeout: Double = 30
 
+    @Option(help: "The catalogue instance type this server runs on: dollars in /metrics and /v1/usage.")
+    var instance: String?
+
+    @Option(help: "The server's price in $/hour (instead of, or overriding, the instance's catalogue price).")
+    var pricePerHour: Double?
+
+    @Option(help: "A managed model (catalogue name, e.g. nova-micro) whose bill for the same tokens /v1/usage reports.")
+    var compare: String?
+
+    @Option(help: "A price file laid over the built-in catalogue.")
+    var prices: String?
+
     @Option(name: [.customShort("t"), .long], help: "Compute threads per model (default: all cores).")
     var threads: Int?
 
@@ -60,6 +73,7 @@ struct Serve: ParsableCommand {
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let p = pricePerHour, !(p > 0 && p.isFinite) { throw ValidationError("--price-per-hour must be > 0") }
         guard shutdownTimeout.isFinite && shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be a number of seconds ≥ 0") }
     }
 
@@ -78,9 +92,10 @@ struct Serve: ParsableCommand {
             let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(model: model))
             served.append(ServedModel(name: name, engine: engine, tokenizer: tokenizer, created: Int(Date().timeIntervalSince1970)))
         }
+        let liveCost = try makeLiveCost()
         var limits = RequestLimits()
         limits.maxBodyBytes = maxBodyBytes
-        let server = OpenAIServer(models: served, limits: limits, apiKey: apiKey, maxQueue: maxQueue)
+        let server = OpenAIServer(models: served, limits: limits, apiKey: apiKey, maxQueue: maxQueue, liveCost: liveCost)
         let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname(host, port: port)))
         FileHandle.standardError.write(Data("serving \(served.map(\.name).joined(separator: ", ")) on http://\(host):\(port)\n".utf8))
         let signals = ShutdownSignals()
@@ -107,6 +122,33 @@ struct Serve: ParsableCommand {
         }
     }
 
+}
+
+extension Serve {
+    /// The price behind the dollar figures: --instance from the catalogue (its price replaced by
+    /// --price-per-hour if both are given), or --price-per-hour alone.
+    func makeLiveCost() throws -> LiveCost? {
+        guard instance != nil || pricePerHour != nil || compare != nil else { return nil }
+        let catalogue = try PriceCatalogue.load(overrides: prices)
+        var price: InstancePrice
+        if let name = instance {
+            guard let i = catalogue.instance(name) else { throw PriceError.unknownInstance(name, known: catalogue.instances.map(\.name)) }
+            price = i
+            if let p = pricePerHour { price.pricePerHour = p; price.source = "--price-per-hour"; price.date = "given" }
+        } else if let p = pricePerHour {
+            let host = HostInfo.current()
+            price = InstancePrice(name: "this host", vcpus: host.cores, memoryGiB: Double(host.memoryBytes) / 1_073_741_824, pricePerHour: p,
+                                  architecture: host.architecture, cpu: host.cpu, region: "—", source: "--price-per-hour", date: "given")
+        } else {
+            throw CLIError("--compare needs a price for this server: give --instance NAME or --price-per-hour X")
+        }
+        var managed: ManagedPrice?
+        if let name = compare {
+            guard let m = catalogue.managedModel(name) else { throw PriceError.unknownManagedModel(name, known: catalogue.managed.map(\.name)) }
+            managed = m
+        }
+        return LiveCost(instance: price, compare: managed)
+    }
 }
 
 private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -113,4 +113,32 @@ import Testing
         let gen = try Fixtures.runSwiftlet(["generate", "-m", out, "-p", "The capital of France is", "-n", "3"])
         #expect(gen.status == 0 && gen.stdout.contains("Paris"), "\(gen.stdout)")
     }
+
+    /// `swiftlet cost` from a bench result (host recorded), as a FinOps reader gets it; and its
+    /// errors: a bad price file names entry and field, an unknown instance lists the known ones.
+    @Test func costReportsFromABenchResult() throws {
+        let bench = Fixtures.temporaryPath()
+        defer { unlink(bench) }
+        try Data("""
+            {"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12,"model_type":"llama 135M Q4_1","host":{"cpu":"x","architecture":"x86_64","cores":2,"features":[],"memory_bytes":1}}
+            {"concurrency":16,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":700,"gen_tokens_per_second":300,"tpot_ms_p95":55,"model_type":"llama 135M Q4_1"}
+            """.utf8).write(to: URL(fileURLWithPath: bench))
+        let r = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7g.xlarge", "--compare", "nova-micro", "--requests-per-day", "200000"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for needle in ["c7g.xlarge", "$ per 1M output tokens", "Amazon Nova Micro", "break-even", "estimate", "ASSUMPTIONS", "Spot", "2026-09-29"] {
+            #expect(r.stdout.contains(needle), "missing \(needle)")
+        }
+        let j = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7g.xlarge", "--max-tpot-ms", "20", "--json"])
+        let o = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        // The 20 ms bound rules out concurrency 16 (55 ms at p95).
+        #expect((o?["reference_instance"] as? [String: Any])?["concurrency"] as? Int == 1)
+
+        let prices = Fixtures.temporaryPath()
+        defer { unlink(prices) }
+        try Data(#"{"instances":[{"name":"c7g.xlarge","vcpus":4,"memory_gib":8,"architecture":"arm64","cpu":"c","source":"s","date":"undated"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: prices))
+        try expectCleanFailure(["cost", "--bench", bench, "--prices", prices], mentions: "price_per_hour")
+        try expectCleanFailure(["cost", "--bench", bench, "--instance", "c99.huge"], mentions: "c7g.xlarge")
+        try expectCleanFailure(["cost", "--bench", "/nonexistent.json"], mentions: "/nonexistent.json")
+    }
 }

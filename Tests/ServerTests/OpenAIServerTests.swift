@@ -1,3 +1,4 @@
+import Cost
 import Engine
 import Foundation
 import GGUF
@@ -5,7 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Models
 import OpenAIAPI
-import Server
+@testable import Server
 import SwiftletTesting
 import Testing
 import Tokenizer
@@ -14,7 +15,7 @@ import Tokenizer
 /// completions and chats (plain and streamed), every error with OpenAI's body and the right
 /// status, and a valid request right after each error.
 @Suite struct OpenAIServerTests {
-    static func server(apiKey: String? = nil, maxQueue: Int = 64) throws -> OpenAIServer {
+    static func server(apiKey: String? = nil, maxQueue: Int = 64, liveCost: LiveCost? = nil) throws -> OpenAIServer {
         var tiny = TinyLlama(context: 64, type: .f32)
         tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
         let gguf = try tiny.open()
@@ -25,7 +26,8 @@ import Tokenizer
         let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config)
         var limits = RequestLimits()
         limits.maxBodyBytes = 4096
-        return OpenAIServer(models: [ServedModel(name: "tiny", engine: engine, tokenizer: tokenizer)], limits: limits, apiKey: apiKey, maxQueue: maxQueue)
+        return OpenAIServer(models: [ServedModel(name: "tiny", engine: engine, tokenizer: tokenizer)], limits: limits, apiKey: apiKey, maxQueue: maxQueue,
+                            liveCost: liveCost)
     }
 
     static func json(_ body: ByteBuffer) -> [String: Any]? {
@@ -177,6 +179,43 @@ import Tokenizer
             }
             #expect(try await client.execute(uri: "/ready", method: .get).status == .serviceUnavailable)
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
+    }
+
+    static let instance = InstancePrice(name: "test.large", vcpus: 2, memoryGiB: 4, pricePerHour: 3.6, architecture: "x86_64",
+                                        cpu: "test", source: "test", date: "undated")
+    static let managed = ManagedPrice(name: "m", displayName: "M", inputPerMillion: 1, outputPerMillion: 2, cachedInputPerMillion: 0.1,
+                                      source: "test", date: "undated")
+
+    /// One instance-hour at $3.60 serving 1M prompt tokens (half cached) and 1M output tokens.
+    @Test func liveCostArithmetic() {
+        let cost = LiveCost(instance: Self.instance, compare: Self.managed)
+        let s = cost.snapshot(promptTokens: 1_000_000, cachedPromptTokens: 500_000, outputTokens: 1_000_000, now: cost.startUptime + 3600)
+        #expect(abs(s.instanceHours - 1) < 1e-12 && abs(s.dollars - 3.6) < 1e-12)
+        #expect(abs(s.dollarsPerMillionTokens! - 1.8) < 1e-12 && abs(s.dollarsPerMillionOutputTokens! - 3.6) < 1e-12)
+        // 0.5M × $1 + 0.5M × $0.10 + 1M × $2.
+        #expect(abs(s.managedDollars! - 2.55) < 1e-12)
+        #expect(cost.snapshot(promptTokens: 0, cachedPromptTokens: 0, outputTokens: 0).dollarsPerMillionTokens == nil)
+    }
+
+    /// With a price, /metrics and /v1/usage report dollars and the managed model's bill; without
+    /// one, /v1/usage still counts tokens and says how to get dollars.
+    @Test func usageAndMetricsReportDollars() async throws {
+        let app = Application(router: try Self.server(liveCost: LiveCost(instance: Self.instance, compare: Self.managed)).buildRouter())
+        try await app.test(.router) { client in
+            #expect(try await Self.post(client, "/v1/completions", Self.valid).status == .ok)
+            let u = Self.json(try await client.execute(uri: "/v1/usage", method: .get).body)
+            #expect(((u?["tokens"] as? [String: Any])?["output"] as? Int ?? 0) > 0)
+            #expect((u?["dollars_spent"] as? Double ?? 0) > 0 && (u?["instance_hours"] as? Double ?? 0) > 0)
+            #expect(((u?["managed_comparison"] as? [String: Any])?["dollars"] as? Double ?? 0) > 0)
+            let m = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(m.contains("swiftlet_cost_dollars_total{instance=\"test.large\"}") && m.contains("swiftlet_instance_price_dollars_per_hour{instance=\"test.large\"} 3.6"))
+            #expect(m.contains("swiftlet_managed_equivalent_dollars_total{managed_model=\"m\"}"))
+        }
+        let plain = Application(router: try Self.server().buildRouter())
+        try await plain.test(.router) { client in
+            let u = Self.json(try await client.execute(uri: "/v1/usage", method: .get).body)
+            #expect(u?["dollars_spent"] is NSNull && (u?["note"] as? String)?.contains("--instance") == true)
         }
     }
 }

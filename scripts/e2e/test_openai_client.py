@@ -94,12 +94,24 @@ def test_metrics_parse_as_prometheus_text():
         assert name in m, name
     assert m["swiftlet_generation_tokens_total"] >= 12, m
     assert m["swiftlet_num_requests_running"] == 0 and m["swiftlet_kv_blocks_used"] == 0, m
+    # Dollars at the configured price (--instance c7g.xlarge, --compare nova-micro).
+    assert m["swiftlet_instance_price_dollars_per_hour"] == 0.145, m
+    assert m["swiftlet_cost_dollars_total"] > 0 and m["swiftlet_managed_equivalent_dollars_total"] > 0, m
+
+
+def test_usage_reports_dollars():
+    import json
+    status, body = server.get("/v1/usage")
+    u = json.loads(body)
+    assert status == 200 and u["instance"]["name"] == "c7g.xlarge", u
+    assert u["tokens"]["output"] > 0 and u["dollars_spent"] > 0 and u["dollars_per_million_tokens"] > 0, u
+    assert u["managed_comparison"]["model"] == "nova-micro" and u["managed_comparison"]["dollars"] > 0, u
 
 
 if __name__ == "__main__":
-    with Server("--ctx", "2048", api_key="e2e-key") as s:
+    with Server("--ctx", "2048", "--instance", "c7g.xlarge", "--compare", "nova-micro", api_key="e2e-key") as s:
         server = s
         client = openai.OpenAI(base_url=s.url + "/v1", api_key="e2e-key", max_retries=0)
         run_tests([test_completion_matches_reference_greedy_text, test_chat_matches_reference_and_streaming_agrees,
                    test_completion_streaming_n_and_logprobs, test_models_list, test_errors_then_a_valid_request,
-                   test_metrics_parse_as_prometheus_text])
+                   test_metrics_parse_as_prometheus_text, test_usage_reports_dollars])

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Cost
+import Engine
+import Foundation
+import GGUF
+import Kernels
+import Models
+import Tokenizer
+
+struct CostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cost",
+        abstract: "What a token costs self-hosted on cloud instances, beside managed per-token prices, with the break-even.",
+        discussion: """
+            Throughput is measured, never guessed: give --bench FILE (the JSON of `swiftlet bench
+            --concurrency … -o json`, or of a pp/tg bench) or let this command run the benchmark on
+            -m MODEL at the workload's lengths (about a minute). Results taken on other instances
+            (their JSON records `host.instance`, from `bench --instance`) replace the estimates for
+            those instances. Prices come from the built-in catalogue (`swiftlet cost --list-prices`)
+            with --prices FILE laid over it.
+
+            Example: swiftlet cost --instance c7g.xlarge --compare nova-micro --requests-per-day 200000
+            """)
+
+    @Option(name: .customLong("bench"), help: "A bench result (JSON or JSON lines); repeatable, the first is this host's.")
+    var benchFiles: [String] = []
+
+    @Option(name: [.customShort("m"), .long], help: "Model to benchmark when no --bench is given.")
+    var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(help: "The catalogue instance this host is (its price; measured figures apply to it).")
+    var instance: String?
+
+    @Option(help: "This host's price in $/hour, when it is not in the catalogue.")
+    var pricePerHour: Double?
+
+    @Option(help: "Managed models to compare, comma-separated (default: every one in the catalogue).")
+    var compare: String?
+
+    @Option(help: "Requests per day.")
+    var requestsPerDay: Double?
+
+    @Option(help: "Tokens per month (prompt + output); sets the request rate instead of --requests-per-day.")
+    var tokensPerMonth: Double?
+
+    @Option(help: "Mean prompt tokens per request.")
+    var promptTokens: Double = 512
+
+    @Option(help: "Mean output tokens per request.")
+    var outputTokens: Double = 128
+
+    @Option(help: "Share of prompt tokens served from the prefix cache, 0…1.")
+    var cachedShare: Double = 0
+
+    @Option(help: "Average load ÷ peak load, in (0, 1]: the fleet is sized for the peak.")
+    var averageToPeak: Double = 0.5
+
+    @Option(help: "Latency bound: p95 time per output token in milliseconds.")
+    var maxTpotMs: Double?
+
+    @Option(help: "Concurrency levels to benchmark when no --bench is given.")
+    var concurrency = "1,4,16"
+
+    @Option(name: [.customShort("t"), .long], help: "Compute threads for the benchmark (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "A price file laid over the built-in catalogue (same JSON format).")
+    var prices: String?
+
+    @Option(help: "table, markdown or json.")
+    var format: CostReport.Format = .table
+
+    @Flag(help: "Same as --format json.")
+    var json = false
+
+    @Flag(help: "List every CPU instance type of the catalogue (default: this one and the 10 cheapest).")
+    var allInstances = false
+
+    @Flag(help: "Print the price catalogue (with --prices applied) as JSON and exit.")
+    var listPrices = false
+
+    func validate() throws {
+        guard promptTokens >= 0, outputTokens >= 1 else { throw ValidationError("--prompt-tokens must be ≥ 0 and --output-tokens ≥ 1") }
+        guard (0...1).contains(cachedShare) else { throw ValidationError("--cached-share must be in 0…1") }
+        guard averageToPeak > 0 && averageToPeak <= 1 else { throw ValidationError("--average-to-peak must be in (0, 1]") }
+        if let r = requestsPerDay, !(r > 0 && r.isFinite) { throw ValidationError("--requests-per-day must be > 0") }
+        if let t = tokensPerMonth, !(t > 0 && t.isFinite) { throw ValidationError("--tokens-per-month must be > 0") }
+        if requestsPerDay != nil && tokensPerMonth != nil { throw ValidationError("give --requests-per-day or --tokens-per-month, not both") }
+        if let p = pricePerHour, !(p > 0 && p.isFinite) { throw ValidationError("--price-per-hour must be > 0") }
+        if let m = maxTpotMs, !(m > 0) { throw ValidationError("--max-tpot-ms must be > 0") }
+        guard Bench.levels(concurrency) != nil else { throw ValidationError("--concurrency takes positive integers separated by commas") }
+    }
+
+    func run() throws {
+        let catalogue = try PriceCatalogue.load(overrides: prices)
+        if listPrices {
+            let data = try JSONEncoder.pretty.encode(catalogue)
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        var declared: InstancePrice?
+        if let name = instance {
+            guard var i = catalogue.instance(name) else { throw PriceError.unknownInstance(name, known: catalogue.instances.map(\.name)) }
+            if let p = pricePerHour { i.pricePerHour = p; i.source = "--price-per-hour"; i.date = "given" }
+            declared = i
+        } else if let p = pricePerHour {
+            let host = HostInfo.current()
+            declared = InstancePrice(name: "this host", vcpus: host.cores, memoryGiB: Double(host.memoryBytes) / 1_073_741_824, pricePerHour: p,
+                                     architecture: host.architecture, cpu: host.cpu, region: "—", source: "--price-per-hour", date: "given")
+        }
+        let compared: [ManagedPrice] = try (compare?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? []).map { name in
+            guard let m = catalogue.managedModel(name) else { throw PriceError.unknownManagedModel(name, known: catalogue.managed.map(\.name)) }
+            return m
+        }
+        let perRequest = promptTokens + outputTokens
+        let perDay = requestsPerDay ?? tokensPerMonth.map { $0 / perRequest / (CostModel.hoursPerMonth / 24) } ?? 100_000
+        let workload = Workload(requestsPerDay: perDay, promptTokens: promptTokens, outputTokens: outputTokens, cachedShare: cachedShare,
+                                averageToPeak: averageToPeak, maxTPOT: maxTpotMs.map { $0 / 1000 })
+
+        var measurements = try benchFiles.map { (path) throws -> BenchMeasurement in try BenchMeasurement.load(path) }
+        if measurements.isEmpty { measurements = [try measure(workload, declared: declared)] }
+        var analysis = try CostAnalysis(catalogue: catalogue, measurements: measurements, workload: workload,
+                                        declaredInstance: declared, compare: compared)
+        if requestsPerDay == nil && tokensPerMonth == nil {
+            analysis.assumptions.insert("traffic: 100,000 requests/day (default; set --requests-per-day or --tokens-per-month)", at: 0)
+        }
+        print(CostReport.render(analysis, format: json ? .json : format, instanceRows: allInstances ? .max : 11), terminator: "")
+    }
+
+    /// Runs the concurrency benchmark on this host at the workload's uncached prompt and output
+    /// lengths (one repetition per level), with progress on stderr.
+    private func measure(_ w: Workload, declared: InstancePrice?) throws -> BenchMeasurement {
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw CLIError("no --bench result and no model at \(model): run scripts/fetch-model, or give -m MODEL or --bench FILE")
+        }
+        let gguf = try GGUFFile(path: model)
+        let llama = try LlamaModel(gguf: gguf, backend: .auto, threads: threads)
+        let tokenizer = try Tokenizer(gguf: gguf)
+        let levels = Bench.levels(concurrency)!
+        let prompt = max(1, Int(w.uncachedPromptTokens.rounded())), gen = Int(w.outputTokens.rounded())
+        var config = EngineConfiguration()
+        config.maxSequences = max(config.maxSequences, levels.max()!)
+        config.contextSize = min(llama.config.contextLength, max(2048, prompt + gen))
+        guard prompt + gen <= config.contextSize! else {
+            throw CLIError("prompt + output = \(prompt + gen) tokens exceeds the model's context of \(llama.config.contextLength)")
+        }
+        let bench = ConcurrencyBenchmark(model: llama, tokenizer: tokenizer, configuration: config)
+        var results: [Throughput] = []
+        for level in levels {
+            FileHandle.standardError.write(Data("benchmarking concurrency \(level) (-p \(prompt) -n \(gen))…\n".utf8))
+            let l = try runBlocking { try await bench.run(concurrency: level, promptTokens: prompt, genTokens: gen, sharedPrefix: 0, prefixCaching: false, seed: 1) }
+            results.append(Throughput(concurrency: level, promptTokensPerSecond: l.promptTokensPerSecond,
+                                      outputTokensPerSecond: l.genTokensPerSecond, tpotP95: l.tpotP95))
+        }
+        let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: .auto)
+        return BenchMeasurement(host: HostInfo.current(), model: info.type, promptTokens: prompt, outputTokens: gen,
+                           levels: results, origin: "measured now on this host, \(llama.pool.threadCount) threads")
+    }
+}
+
+extension CostReport.Format: ExpressibleByArgument {}
+
+extension JSONEncoder {
+    static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

@@ -22,6 +22,33 @@ struct CostCommand: ParsableCommand {
             Example: swiftlet cost --instance c7g.xlarge --compare nova-micro --requests-per-day 200000
             """)
 
+    @OptionGroup var options: CostOptions
+
+    @Option(help: "table, markdown or json.")
+    var format: CostReport.Format = .table
+
+    @Flag(help: "Same as --format json.")
+    var json = false
+
+    @Flag(help: "List every CPU instance type of the catalogue (default: this one and the 10 cheapest).")
+    var allInstances = false
+
+    @Flag(help: "Print the price catalogue (with --prices applied) as JSON and exit.")
+    var listPrices = false
+
+    func run() throws {
+        if listPrices {
+            let data = try JSONEncoder.pretty.encode(try PriceCatalogue.load(overrides: options.prices))
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let analysis = try options.analysis()
+        print(CostReport.render(analysis, format: json ? .json : format, instanceRows: allInstances ? .max : 11), terminator: "")
+    }
+}
+
+/// The workload, the prices and the throughput source shared by `swiftlet cost` and `swiftlet report`.
+struct CostOptions: ParsableArguments {
     @Option(name: .customLong("bench"), help: "A bench result (JSON or JSON lines); repeatable, the first is this host's.")
     var benchFiles: [String] = []
 
@@ -67,18 +94,6 @@ struct CostCommand: ParsableCommand {
     @Option(help: "A price file laid over the built-in catalogue (same JSON format).")
     var prices: String?
 
-    @Option(help: "table, markdown or json.")
-    var format: CostReport.Format = .table
-
-    @Flag(help: "Same as --format json.")
-    var json = false
-
-    @Flag(help: "List every CPU instance type of the catalogue (default: this one and the 10 cheapest).")
-    var allInstances = false
-
-    @Flag(help: "Print the price catalogue (with --prices applied) as JSON and exit.")
-    var listPrices = false
-
     func validate() throws {
         guard promptTokens >= 0, outputTokens >= 1 else { throw ValidationError("--prompt-tokens must be ≥ 0 and --output-tokens ≥ 1") }
         guard (0...1).contains(cachedShare) else { throw ValidationError("--cached-share must be in 0…1") }
@@ -91,13 +106,9 @@ struct CostCommand: ParsableCommand {
         guard Bench.levels(concurrency) != nil else { throw ValidationError("--concurrency takes positive integers separated by commas") }
     }
 
-    func run() throws {
+    /// The catalogue, the measurements (read or taken now) and the workload, analysed.
+    func analysis() throws -> CostAnalysis {
         let catalogue = try PriceCatalogue.load(overrides: prices)
-        if listPrices {
-            let data = try JSONEncoder.pretty.encode(catalogue)
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
         var declared: InstancePrice?
         if let name = instance {
             guard var i = catalogue.instance(name) else { throw PriceError.unknownInstance(name, known: catalogue.instances.map(\.name)) }
@@ -118,18 +129,18 @@ struct CostCommand: ParsableCommand {
                                 averageToPeak: averageToPeak, maxTPOT: maxTpotMs.map { $0 / 1000 })
 
         var measurements = try benchFiles.map { (path) throws -> BenchMeasurement in try BenchMeasurement.load(path) }
-        if measurements.isEmpty { measurements = [try measure(workload, declared: declared)] }
+        if measurements.isEmpty { measurements = [try measure(workload)] }
         var analysis = try CostAnalysis(catalogue: catalogue, measurements: measurements, workload: workload,
                                         declaredInstance: declared, compare: compared)
         if requestsPerDay == nil && tokensPerMonth == nil {
             analysis.assumptions.insert("traffic: 100,000 requests/day (default; set --requests-per-day or --tokens-per-month)", at: 0)
         }
-        print(CostReport.render(analysis, format: json ? .json : format, instanceRows: allInstances ? .max : 11), terminator: "")
+        return analysis
     }
 
     /// Runs the concurrency benchmark on this host at the workload's uncached prompt and output
     /// lengths (one repetition per level), with progress on stderr.
-    private func measure(_ w: Workload, declared: InstancePrice?) throws -> BenchMeasurement {
+    private func measure(_ w: Workload) throws -> BenchMeasurement {
         guard FileManager.default.fileExists(atPath: model) else {
             throw CLIError("no --bench result and no model at \(model): run scripts/fetch-model, or give -m MODEL or --bench FILE")
         }
@@ -154,7 +165,7 @@ struct CostCommand: ParsableCommand {
         }
         let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: .auto)
         return BenchMeasurement(host: HostInfo.current(), model: info.type, promptTokens: prompt, outputTokens: gen,
-                           levels: results, origin: "measured now on this host, \(llama.pool.threadCount) threads")
+                                levels: results, origin: "measured now on this host, \(llama.pool.threadCount) threads")
     }
 }
 

@@ -118,5 +118,13 @@ import Testing
         #expect(text.contains("c7a.large") && text.contains("Amazon Nova Micro") && text.contains("ASSUMPTIONS") && text.contains("estimate"))
         let json = try JSONSerialization.jsonObject(with: Data(CostReport.render(a, format: .json).utf8)) as? [String: Any]
         #expect((json?["instances"] as? [[String: Any]])?.count == a.instances.count)
+
+        // The HTML report: self-contained (no scripts, nothing fetched), one chart per section.
+        let html = HTMLReport.render(a, sweep: [QuantPoint(type: "q8_0", perplexity: 34.5, accuracy: 0.6, dollarsPerMillionOutput: 0.3),
+                                                QuantPoint(type: "q4_0", perplexity: 37.0, accuracy: 0.55, dollarsPerMillionOutput: 0.2)])
+        #expect(html.components(separatedBy: "<svg").count - 1 == 4)
+        #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
+        #expect(html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http") == false)
+        #expect(html.contains("c7a.large") && html.contains("Amazon Nova Micro") && html.contains("q8_0, acc 60.0% ← cheapest within 2%"))
     }
 }

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Cost
+import Foundation
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write one self-contained HTML page: throughput, $/1M tokens by instance, monthly cost against volume, break-even.",
+        discussion: """
+            Takes the same workload, price and benchmark options as `swiftlet cost` (it runs the
+            benchmark itself without --bench). Charts are inline SVG; the page loads nothing else.
+            --sweep FILE adds accuracy against cost by quantization type (the JSON of `swiftlet eval sweep`).
+            """)
+
+    @OptionGroup var options: CostOptions
+
+    @Option(name: [.customShort("o"), .long], help: "The HTML file to write.")
+    var output = "swiftlet-report.html"
+
+    @Option(help: "A quantization sweep (JSON from `swiftlet eval sweep --json`).")
+    var sweep: String?
+
+    func run() throws {
+        let analysis = try options.analysis()
+        var points: [QuantPoint] = []
+        if let sweep {
+            do {
+                let data = try Data(contentsOf: URL(fileURLWithPath: sweep))
+                points = try JSONDecoder().decode(SweepFile.self, from: data).points
+            } catch {
+                throw CLIError("cannot read the sweep \(sweep): \(error.localizedDescription)")
+            }
+        }
+        let html = HTMLReport.render(analysis, sweep: points)
+        do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+            throw CLIError("cannot write \(output): \(error.localizedDescription)")
+        }
+        FileHandle.standardError.write(Data("wrote \(output) (\(html.utf8.count) bytes)\n".utf8))
+    }
+}
+
+/// The part of `swiftlet eval sweep --json` the report reads.
+struct SweepFile: Decodable {
+    struct Row: Decodable {
+        let type: String
+        let perplexity: Double
+        let accuracy: Double?
+        let dollars_per_million_output: Double?
+    }
+    let rows: [Row]
+
+    var points: [QuantPoint] {
+        rows.compactMap { r in r.dollars_per_million_output.map { QuantPoint(type: r.type, perplexity: r.perplexity, accuracy: r.accuracy, dollarsPerMillionOutput: $0) } }
+    }
+}

@@ -49,6 +49,8 @@ let package = Package(
         // Prices and the cost arithmetic: the catalogue is data (Resources/prices.json, built from
         // ../shared/pricing/prices.md), found beside the executable at run time.
         .target(name: "Cost", resources: [.copy("Resources/prices.json")]),
+        // Perplexity, multiple-choice accuracy and KL divergence on the real forward pass.
+        .target(name: "Evaluation", dependencies: ["Models", "Tokenizer"], swiftSettings: nativeRelease),
         .target(name: "Server", dependencies: [
             "Engine", "OpenAIAPI", "Tokenizer", "Models", "Cost",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -56,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "SwiftletCLI",
             dependencies: [
-                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine", "OpenAIAPI", "Server", "Cost",
+                "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine", "OpenAIAPI", "Server", "Cost", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
@@ -76,6 +78,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "CostTests", dependencies: ["Cost"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]
 )

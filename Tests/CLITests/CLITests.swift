@@ -141,4 +141,38 @@ import Testing
         try expectCleanFailure(["cost", "--bench", bench, "--instance", "c99.huge"], mentions: "c7g.xlarge")
         try expectCleanFailure(["cost", "--bench", "/nonexistent.json"], mentions: "/nonexistent.json")
     }
+
+    /// A reduced sweep of the default model over four types (what fits in CI), as JSON, then the
+    /// report charting it.
+    @Test func sweepOverFourTypesAndReportIt() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let text = Fixtures.referenceDirectory.appendingPathComponent("botchan_first16384.txt").path
+        let task = Fixtures.referenceDirectory.appendingPathComponent("wikihow_goal_inference_200.jsonl").path
+        let work = Fixtures.temporaryPath("-sweep")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let r = try Fixtures.runSwiftlet(["eval", "sweep", "-m", model, "-f", text, "--task", task, "--limit", "600", "--task-limit", "12",
+                                          "--ctx", "256", "--bench-prompt", "32", "--bench-gen", "8", "--work-dir", work, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let rows = o?["rows"] as? [[String: Any]] ?? []
+        #expect(rows.map { $0["type"] as? String } == ["f32", "q8_0", "q4_1", "q4_0"])
+        #expect(o?["base"] as? String == "f32")
+        func value(_ type: String, _ key: String) -> Double { rows.first { $0["type"] as? String == type }?[key] as? Double ?? .nan }
+        #expect(value("f32", "kl_divergence") == 0 && value("q8_0", "kl_divergence") < value("q4_0", "kl_divergence"))
+        #expect(value("q4_0", "bits_per_weight") < value("q8_0", "bits_per_weight") && value("q8_0", "bits_per_weight") < 32.0001)
+        #expect(rows.allSatisfy { ($0["accuracy"] as? Double).map { (0...1).contains($0) } ?? false })
+        #expect(rows.allSatisfy { ($0["dollars_per_million_output"] as? Double ?? 0) > 0 })
+
+        let sweep = Fixtures.temporaryPath(".json")
+        let bench = Fixtures.temporaryPath(".json")
+        let html = Fixtures.temporaryPath(".html")
+        defer { for p in [sweep, bench, html] { unlink(p) } }
+        try Data(r.stdout.utf8).write(to: URL(fileURLWithPath: sweep))
+        try Data(#"{"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12}"#.utf8)
+            .write(to: URL(fileURLWithPath: bench))
+        let rep = try Fixtures.runSwiftlet(["report", "--bench", bench, "--instance", "c7g.xlarge", "--sweep", sweep, "-o", html])
+        #expect(rep.status == 0, "\(rep.stderr)")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("q4_1") && page.contains("q4_0") && page.components(separatedBy: "<svg").count - 1 == 4)
+    }
 }

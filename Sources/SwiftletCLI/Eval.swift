@@ -1,0 +1,227 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import GGUF
+import Kernels
+import Models
+import Tokenizer
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure accuracy: perplexity, multiple-choice tasks, KL divergence between models, and a sweep over quant types.",
+        discussion: """
+            Data: scripts/fetch-eval-data puts Botchan, the Britannica "Shakespeare" article and
+            BIG-bench tasks (as JSON lines) into data/. Task files are JSON lines of
+            {"id","context","choices":[...],"gold":i}; bring your own in that format.
+            """,
+        subcommands: [EvalPerplexity.self, EvalChoice.self, EvalCompare.self, EvalSweep.self])
+}
+
+/// Model loading shared by the eval commands.
+struct EvalModelOptions: ParsableArguments {
+    @Option(name: [.customShort("t"), .long], help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Matmul path: auto, simd, blas, reference.")
+    var backend: MatmulBackend = .auto
+
+    func load(_ path: String) throws -> (LlamaModel, Tokenizer) {
+        let gguf = try GGUFFile(path: path)
+        return (try LlamaModel(gguf: gguf, backend: backend, threads: threads), try Tokenizer(gguf: gguf))
+    }
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+}
+
+/// Reads a text file and tokenizes it (no BOS), keeping the first `limit` tokens.
+func evalTokens(_ path: String, _ tokenizer: Tokenizer, limit: Int?) throws -> [Int] {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw CLIError("cannot read \(path): \(error.localizedDescription)\(path.hasPrefix("data/") ? " (run scripts/fetch-eval-data)" : "")")
+    }
+    let ids = tokenizer.encode(text)
+    return limit.map { Array(ids.prefix($0)) } ?? ids
+}
+
+func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+struct EvalPerplexity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity of a text: windows of --ctx tokens from token 0, each from an empty cache, every token but each window's first scored.")
+
+    @Option(name: [.customShort("m"), .long], help: "The GGUF model.")
+    var model: String
+
+    @Option(name: [.customShort("f"), .long], help: "A UTF-8 text file.")
+    var file: String
+
+    @Option(help: "Window length in tokens.")
+    var ctx = 512
+
+    @Option(help: "Use only the first N tokens of the text.")
+    var limit: Int?
+
+    @Option(help: "Save the top --top-k log-probabilities of every scored position here (JSON lines), for `eval compare --base-logits`.")
+    var saveLogits: String?
+
+    @Option(help: "Log-probabilities kept per position by --save-logits.")
+    var topK = 32
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @OptionGroup var options: EvalModelOptions
+
+    func validate() throws {
+        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
+        if let l = limit, l < 2 { throw ValidationError("--limit must be at least 2") }
+        guard (1...1000).contains(topK) else { throw ValidationError("--top-k must be in 1…1000") }
+    }
+
+    func run() throws {
+        let (llama, tokenizer) = try options.load(model)
+        let ids = try evalTokens(file, tokenizer, limit: limit)
+        let run = try PerplexityRun(model: llama, ctx: ctx)
+        let writer = try saveLogits.map { try TopLogitsWriter(path: $0, model: model, text: file, ctx: ctx, tokens: ids, k: topK) }
+        let windows = PerplexityRun.windows(ids.count, ctx: ctx).count
+        stderrLine("\(ids.count) tokens, \(windows) windows of \(ctx)")
+        let start = Date()
+        let r = try run.run(ids, visit: writer.map { w in { try w.write(position: $0, logits: $1, next: $2) } }) { w in
+            stderrLine(String(format: "[%d/%d] running perplexity %.4f", w.index + 1, windows, w.runningPerplexity))
+        }
+        try writer?.close()
+        let seconds = Date().timeIntervalSince(start)
+        if json {
+            let o: [String: Any] = ["model": model, "text": file, "ctx": ctx, "tokens": ids.count, "scored": r.scoredTokens, "windows": r.windows,
+                                    "perplexity": r.perplexity, "perplexity_stderr": r.standardError, "nll_per_token": r.meanNLL,
+                                    "seconds": seconds]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "perplexity %.4f ± %.4f over %d tokens (%d windows of %d; NLL %.6f per token; %.1f s, %.0f tokens/s)",
+                         r.perplexity, r.standardError, r.scoredTokens, r.windows, ctx, r.meanNLL, seconds, Double(ids.count) / seconds))
+        }
+    }
+}
+
+struct EvalChoice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "choice",
+        abstract: "Multiple-choice accuracy (acc, acc_norm) with standard errors, as lm-evaluation-harness scores it.")
+
+    @Option(name: [.customShort("m"), .long], help: "The GGUF model.")
+    var model: String
+
+    @Option(help: "A task file: JSON lines of {\"id\",\"context\",\"choices\",\"gold\"}.")
+    var task: String
+
+    @Option(help: "Score only the first N items.")
+    var limit: Int?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @OptionGroup var options: EvalModelOptions
+
+    func validate() throws {
+        if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        let (llama, tokenizer) = try options.load(model)
+        let items = try ChoiceItem.load(task, limit: limit)
+        let start = Date()
+        let r = try ChoiceScorer(model: llama, tokenizer: tokenizer).run(items) { done, correct in
+            if done % 25 == 0 || done == items.count { stderrLine("[\(done)/\(items.count)] acc \(String(format: "%.3f", Double(correct) / Double(done)))") }
+        }
+        if json {
+            let o: [String: Any] = ["model": model, "task": task, "n": r.items, "acc": r.acc, "acc_stderr": r.accStderr,
+                                    "acc_norm": r.accNorm, "acc_norm_stderr": r.accNormStderr, "seconds": Date().timeIntervalSince(start)]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "%@: %d items\nacc      %.4f ± %.4f\nacc_norm %.4f ± %.4f", task, r.items, r.acc, r.accStderr, r.accNorm, r.accNormStderr))
+        }
+    }
+}
+
+struct EvalCompare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "KL divergence of --model from --base per token, top-1 agreement, and both perplexities (as llama.cpp's --kl-divergence).",
+        discussion: """
+            With --base MODEL both models run on the same windows and the divergence is exact over
+            the whole vocabulary. With --base-logits FILE (saved by `eval perplexity --save-logits`)
+            only the base's top-k log-probabilities are known: the rest of its probability mass is
+            one bucket, which gives a lower bound on the divergence.
+            """)
+
+    @Option(help: "The base (reference) GGUF model.")
+    var base: String?
+
+    @Option(help: "The base's saved top-k log-probabilities instead of the base model.")
+    var baseLogits: String?
+
+    @Option(name: [.customShort("m"), .long], help: "The model compared with the base.")
+    var model: String
+
+    @Option(name: [.customShort("f"), .long], help: "A UTF-8 text file (with --base-logits: the one the logits were saved from).")
+    var file: String
+
+    @Option(help: "Window length in tokens.")
+    var ctx = 512
+
+    @Option(help: "Use only the first N tokens of the text.")
+    var limit: Int?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @OptionGroup var options: EvalModelOptions
+
+    func validate() throws {
+        guard (base == nil) != (baseLogits == nil) else { throw ValidationError("give either --base MODEL or --base-logits FILE") }
+        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
+        if let l = limit, l < 2 { throw ValidationError("--limit must be at least 2") }
+    }
+
+    func run() throws {
+        let (llama, tokenizer) = try options.load(model)
+        var o: [String: Any] = ["model": model, "text": file]
+        if let baseLogits {
+            let saved = try TopLogitsFile(path: baseLogits)
+            let ids = try evalTokens(file, tokenizer, limit: limit ?? saved.tokens.count)
+            guard ids == saved.tokens else {
+                throw CLIError("\(file) does not tokenize to the \(saved.tokens.count) tokens the logits in \(baseLogits) were saved from")
+            }
+            let r = try saved.compare(model: llama, ids: ids)
+            o.merge(["base_logits": baseLogits, "top_k": saved.k, "mean_kl_lower_bound": r.meanKL, "top1_agreement": r.top1Agreement,
+                     "positions": r.positions, "perplexity": r.perplexity, "base_perplexity": r.basePerplexity]) { $1 }
+            if !json {
+                print(String(format: "KL(base ‖ model) ≥ %.6f per token (top-%d of the base)\ntop-1 agreement %.2f%%\nperplexity: base %.4f, model %.4f (%d positions)",
+                             r.meanKL, saved.k, r.top1Agreement * 100, r.basePerplexity, r.perplexity, r.positions))
+            }
+        } else {
+            let (baseModel, baseTokenizer) = try options.load(base!)
+            guard baseTokenizer.vocabularySize == tokenizer.vocabularySize else {
+                throw CLIError("the two models have different tokenizers: KL divergence compares distributions over the same vocabulary")
+            }
+            let ids = try evalTokens(file, tokenizer, limit: limit)
+            let windows = PerplexityRun.windows(ids.count, ctx: ctx).count
+            let r = try Divergence(base: baseModel, model: llama, ctx: ctx).run(ids) { w, n, kl in
+                stderrLine(String(format: "[%d/%d] mean KL %.6f", w, n, kl))
+            }
+            _ = windows
+            o.merge(["base": base!, "ctx": ctx, "positions": r.positions, "mean_kl": r.meanKL, "kl_stderr": r.klStandardError,
+                     "kl_p99": r.klP99, "kl_max": r.klMax, "top1_agreement": r.top1Agreement,
+                     "base_perplexity": r.base.perplexity, "perplexity": r.model.perplexity]) { $1 }
+            if !json {
+                print(String(format: "KL(base ‖ model) %.6f ± %.6f per token (p99 %.4f, max %.4f)\ntop-1 agreement %.2f%%\nperplexity: base %.4f ± %.4f, model %.4f ± %.4f (%d positions)",
+                             r.meanKL, r.klStandardError, r.klP99, r.klMax, r.top1Agreement * 100,
+                             r.base.perplexity, r.base.standardError, r.model.perplexity, r.model.standardError, r.positions))
+            }
+        }
+        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)) }
+    }
+}

@@ -20,7 +20,11 @@ public struct QuantPoint: Codable, Sendable, Equatable {
 public enum HTMLReport {
     static let palette = ["#1f6fb2", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057", "#c76d3a"]
 
-    public static func render(_ a: CostAnalysis, sweep: [QuantPoint] = [], generated: Date = Date()) -> String {
+    /// - Parameters:
+    ///   - budgetPercent: the accuracy budget: largest perplexity increase over the best type.
+    ///   - recommended: the sweep's pick; computed here from the budget when nil.
+    public static func render(_ a: CostAnalysis, sweep: [QuantPoint] = [], budgetPercent: Double = 2, recommended: String? = nil,
+                              generated: Date = Date()) -> String {
         let e = SVGChart.escape
         var html = """
             <!DOCTYPE html>
@@ -55,7 +59,7 @@ public enum HTMLReport {
         if sweep.isEmpty {
             html += "<p class=\"note\">No quantization sweep given: `swiftlet eval sweep … --json` writes one, and `swiftlet report --sweep FILE` charts it here.</p>\n"
         } else {
-            html += sweepChart(sweep)
+            html += sweepChart(sweep, budgetPercent: budgetPercent, recommended: recommended)
         }
 
         html += "<h2>Instances</h2>\n" + table(["instance", "vCPU", "arch", "$/h", "conc", "out tok/s", "$/1M in", "$/1M out", "$/1k req", "fleet", "$/month", "basis"],
@@ -161,10 +165,11 @@ public enum HTMLReport {
     }
 
     /// Perplexity (lower is better) against $/1M output tokens, one point per quant type; the
-    /// cheapest type within 2% of the best perplexity is marked.
-    static func sweepChart(_ points: [QuantPoint]) -> String {
+    /// cheapest type within the budget of the best perplexity is marked.
+    static func sweepChart(_ points: [QuantPoint], budgetPercent: Double, recommended: String?) -> String {
         let best = points.map(\.perplexity).min() ?? 0
-        let pick = points.filter { $0.perplexity <= best * 1.02 }.min { $0.dollarsPerMillionOutput < $1.dollarsPerMillionOutput }
+        let pick = recommended.flatMap { name in points.first { $0.type == name } }
+            ?? points.filter { $0.perplexity <= best * (1 + budgetPercent / 100) }.min { $0.dollarsPerMillionOutput < $1.dollarsPerMillionOutput }
         let xs = points.map(\.dollarsPerMillionOutput), ys = points.map(\.perplexity)
         let xPad = max((xs.max()! - xs.min()!) * 0.2, xs.max()! * 0.05), yPad = max((ys.max()! - ys.min()!) * 0.2, 0.05 * ys.max()!)
         var c = SVGChart(title: "Perplexity against $ per 1M output tokens", xLabel: "$ per 1M output tokens", yLabel: "perplexity (lower is better)",
@@ -172,7 +177,7 @@ public enum HTMLReport {
         for (i, p) in points.enumerated() {
             let acc = p.accuracy.map { String(format: ", acc %.1f%%", $0 * 100) } ?? ""
             c.point(p.dollarsPerMillionOutput, p.perplexity, colour: p == pick ? palette[1] : palette[i % 2 == 0 ? 0 : 3],
-                    note: "\(p.type)\(acc)\(p == pick ? " ← cheapest within 2%" : "")")
+                    note: "\(p.type)\(acc)\(p == pick ? " ← cheapest within \(String(format: "%g", budgetPercent))%" : "")")
         }
         return c.svg()
     }

@@ -91,6 +91,31 @@ public struct PriceCatalogue: Codable, Sendable {
     public func managedModel(_ name: String) -> ManagedPrice? { managed.first { $0.name.lowercased() == name.lowercased() } }
     public func discount(_ name: String) -> Discount? { discounts.first { $0.name == name } }
 
+    /// The price of the machine a command runs on: `name` from the catalogue (its price replaced
+    /// by `pricePerHour` if that is given too), or, with a price alone, this host as measured.
+    /// Nil when neither is given.
+    public func hostInstance(name: String?, pricePerHour: Double?) throws(PriceError) -> InstancePrice? {
+        if let name {
+            guard var i = instance(name) else { throw .unknownInstance(name, known: instances.map(\.name)) }
+            if let p = pricePerHour { i.pricePerHour = p; i.source = "--price-per-hour"; i.date = "given" }
+            return i
+        }
+        guard let p = pricePerHour else { return nil }
+        let host = HostInfo.current()
+        return InstancePrice(name: "this host", vcpus: host.cores, memoryGiB: Double(host.memoryBytes) / 1_073_741_824, pricePerHour: p,
+                             architecture: host.architecture, cpu: host.cpu, region: "—", source: "--price-per-hour", date: "given")
+    }
+
+    /// Managed models by catalogue name; an unknown name is an error listing the known ones.
+    public func managedModels(_ names: [String]) throws(PriceError) -> [ManagedPrice] {
+        var out: [ManagedPrice] = []
+        for name in names {
+            guard let m = managedModel(name) else { throw .unknownManagedModel(name, known: managed.map(\.name)) }
+            out.append(m)
+        }
+        return out
+    }
+
     /// The catalogue shipped with Swiftlet (a package resource).
     public static func builtin() throws(PriceError) -> PriceCatalogue {
         guard let url = resourceURL() else {

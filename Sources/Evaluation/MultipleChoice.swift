@@ -39,8 +39,10 @@ public struct ChoiceItem: Codable, Sendable, Equatable {
 
 /// Scores each choice as the continuation of the context, as lm-evaluation-harness does: `acc`
 /// picks the largest sum of log-probabilities, `acc_norm` the largest sum ÷ the choice's length
-/// in characters. The context is computed once per item; every choice then continues from its
-/// KV cache entries (the effect of prefix caching, on one sequence).
+/// in characters. Per item, the context is computed once into paged KV blocks; then every choice
+/// runs in one batched forward pass, each as its own sequence whose block table shares the
+/// context's full blocks and continues in a private copy of its partial last block — vLLM's
+/// prefix sharing with copy-on-write.
 public struct ChoiceScorer {
     public struct Result: Sendable, Equatable {
         public var items: Int
@@ -58,6 +60,7 @@ public struct ChoiceScorer {
 
     public let model: LlamaModel
     public let tokenizer: Tokenizer
+    static let blockSize = 16
 
     public init(model: LlamaModel, tokenizer: Tokenizer) {
         self.model = model
@@ -78,55 +81,90 @@ public struct ChoiceScorer {
         return (ctxIDs, tokenizer.encode(cont))
     }
 
-    /// Sum of log p(choice | context) for each choice of `item`.
-    public func logLikelihoods(_ item: ChoiceItem, cache: LlamaKVCache, scratch: LlamaScratch) throws -> [Double] {
+    /// An item tokenized: the context's ids and each choice's continuation ids.
+    struct Tokenized {
+        let context: [Int]
+        let continuations: [[Int]]
+
+        /// KV blocks: the context's, then each choice's private ones.
+        func blocks(_ bs: Int) -> Int {
+            let full = context.count / bs
+            return (context.count + bs - 1) / bs + continuations.reduce(0) { $0 + (context.count + $1.count - 1 + bs - 1) / bs - full }
+        }
+        var batchTokens: Int { max(context.count, continuations.reduce(0) { $0 + $1.count - 1 }) }
+    }
+
+    func tokenize(_ item: ChoiceItem) throws -> Tokenized {
         let splits = item.choices.map { split(context: item.context, choice: $0) }
-        let vocab = model.config.vocabularySize
-        var sums: [Double] = []
-        var computedContext: [Int]?
-        var lastRow: [Float] = []
-        for (ctxIDs, cont) in splits {
-            guard !ctxIDs.isEmpty, !cont.isEmpty else { throw EvaluationError.invalid("item \(item.id): empty context or choice after tokenization") }
-            // Every split has the same context ids unless the harness fell back; compute each
-            // distinct context once.
-            if computedContext != ctxIDs {
-                try ctxIDs.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: false) }
-                lastRow = Array(scratch.logits(row: 0, vocabularySize: vocab))
-                computedContext = ctxIDs
+        guard let ctx = splits.first?.context, !ctx.isEmpty, splits.allSatisfy({ !$0.continuation.isEmpty && $0.context == ctx }) else {
+            throw EvaluationError.invalid("item \(item.id): empty context or choice after tokenization")
+        }
+        return Tokenized(context: ctx, continuations: splits.map(\.continuation))
+    }
+
+    /// Scratch, cache and batch sized for the largest item.
+    final class State {
+        let cache: LlamaKVCache
+        let scratch: LlamaScratch
+        let batch: LlamaBatch
+
+        init(model: LlamaModel, items: [Tokenized]) {
+            let bs = ChoiceScorer.blockSize
+            let blocks = items.map { $0.blocks(bs) }.max() ?? 1
+            let tokens = items.map(\.batchTokens).max() ?? 1
+            let longest = items.map { $0.context.count + ($0.continuations.map(\.count).max() ?? 0) }.max() ?? 1
+            let choices = items.map(\.continuations.count).max() ?? 1
+            cache = model.makePagedCache(blockCount: blocks, blockSize: bs)
+            scratch = model.makeScratch(maxTokens: tokens, contextCapacity: longest, logitRows: tokens)
+            batch = LlamaBatch(capacity: tokens, maxSequences: choices, maxBlockEntries: blocks + choices * ((longest + bs - 1) / bs))
+        }
+    }
+
+    /// Sum of log p(choice | context) for each choice.
+    func logLikelihoods(_ t: Tokenized, _ s: State) throws -> [Double] {
+        let bs = Self.blockSize, vocab = model.config.vocabularySize
+        let n = t.context.count, full = n / bs, contextBlocks = (n + bs - 1) / bs
+        s.batch.removeAll()
+        try s.batch.append(t.context, start: 0, blockTable: 0..<contextBlocks, logits: .last)
+        try model.forward(batch: s.batch, cache: s.cache, scratch: s.scratch)
+        let first = s.scratch.logits(row: 0, vocabularySize: vocab)
+        let firstLS = LogSoftmax(first)
+        var sums = t.continuations.map { firstLS.logProb(first[$0[0]]) }
+
+        // Every choice with more than one token continues in one batch.
+        s.batch.removeAll()
+        var nextBlock = contextBlocks
+        var rows: [Range<Int>?] = []
+        for cont in t.continuations {
+            guard cont.count > 1 else { rows.append(nil); continue }
+            let own = (n + cont.count - 1 + bs - 1) / bs - full
+            let table = Array(0..<full) + Array(nextBlock..<(nextBlock + own))
+            if n % bs != 0 { s.cache.copyBlock(full, to: nextBlock) }
+            nextBlock += own
+            rows.append(try s.batch.append(cont.dropLast(), start: n, blockTable: table, logits: .all))
+        }
+        if s.batch.tokenCount > 0 { try model.forward(batch: s.batch, cache: s.cache, scratch: s.scratch) }
+        for (j, cont) in t.continuations.enumerated() {
+            guard let range = rows[j] else { continue }
+            for (k, row) in range.enumerated() {
+                let logits = s.scratch.logits(row: row, vocabularySize: vocab)
+                sums[j] += LogSoftmax(logits).logProb(logits[cont[k + 1]])
             }
-            var sum = lastRow.withUnsafeBufferPointer { row in LogSoftmax(row).logProb(row[cont[0]]) }
-            if cont.count > 1 {
-                try cont.dropLast().withUnsafeBufferPointer {
-                    try model.forward($0, start: ctxIDs.count, cache: cache, scratch: scratch, allLogits: true)
-                }
-                for j in 1..<cont.count {
-                    let row = scratch.logits(row: j - 1, vocabularySize: vocab)
-                    sum += LogSoftmax(row).logProb(row[cont[j]])
-                }
-            }
-            sums.append(sum)
         }
         return sums
     }
 
     public func run(_ items: [ChoiceItem], progress: ((_ done: Int, _ correct: Int) -> Void)? = nil) throws -> Result {
-        // One cache and scratch sized for the longest item.
-        var longest = 2
-        for item in items {
-            for c in item.choices {
-                let s = split(context: item.context, choice: c)
-                longest = max(longest, s.context.count + s.continuation.count)
-            }
-        }
+        let tokenized = try items.map(tokenize)
+        let longest = tokenized.map { $0.context.count + ($0.continuations.map(\.count).max() ?? 0) }.max() ?? 0
         guard longest <= model.config.contextLength else {
             throw EvaluationError.invalid("an item needs \(longest) tokens; the model's context holds \(model.config.contextLength)")
         }
-        let cache = try model.makeCache(capacity: longest)
-        let scratch = model.makeScratch(maxTokens: longest, contextCapacity: longest)
+        let state = State(model: model, items: tokenized)
         var picks: [(Int, Int)] = []
         var correct = 0, correctNorm = 0
-        for item in items {
-            let ll = try logLikelihoods(item, cache: cache, scratch: scratch)
+        for (item, t) in zip(items, tokenized) {
+            let ll = try logLikelihoods(t, state)
             let norm = zip(ll, item.choices).map { $0 / Double($1.count) }
             let pick = ll.indices.max { ll[$0] < ll[$1] }!
             let pickNorm = norm.indices.max { norm[$0] < norm[$1] }!

@@ -41,11 +41,11 @@ public final class ComputePool: @unchecked Sendable {
         pthread_cond_init(&wakeup, nil)
         for index in 1..<threadCount {
             var tid = pthread_t()
-            let start = WorkerStart(pool: self, index: index)
+            let start = WorkerStart(pool: .passUnretained(self), index: index)
             let context = Unmanaged.passRetained(start).toOpaque()
             pthread_create(&tid, nil, { ctx in
                 let start = Unmanaged<WorkerStart>.fromOpaque(ctx!).takeRetainedValue()
-                start.pool.workerLoop(index: start.index)
+                start.pool._withUnsafeGuaranteedRef { $0.workerLoop(index: start.index) }
                 return nil
             }, context)
             workerThreads.append(tid)
@@ -113,10 +113,15 @@ public final class ComputePool: @unchecked Sendable {
         runChunks(work, thread: thread)
     }
 
+    /// What a worker thread starts with. The pool is held unretained: workers must not keep it
+    /// alive (its deinit is what stops them), and `deinit` joins every worker before the memory
+    /// goes, so a worker that starts late — even during `deinit` — still reads a live object and
+    /// sees `stopping`. (An `unowned` reference trapped there: a model created and dropped at once
+    /// could be deinitialized before its workers had started.)
     private final class WorkerStart {
-        unowned let pool: ComputePool
+        let pool: Unmanaged<ComputePool>
         let index: Int
-        init(pool: ComputePool, index: Int) { self.pool = pool; self.index = index }
+        init(pool: Unmanaged<ComputePool>, index: Int) { self.pool = pool; self.index = index }
     }
 
     private func workerLoop(index: Int) {

@@ -46,6 +46,16 @@ public final class LlamaKVCache: @unchecked Sendable {
         keyStore.pointer + (layer * blockCount + block) * blockSize * kvDim
     }
 
+    /// Copies every layer's keys and values of `source` into `destination`: a sequence that
+    /// continues a shared, partly filled block writes into its own copy (copy-on-write).
+    public func copyBlock(_ source: Int, to destination: Int) {
+        let n = blockSize * kvDim
+        for layer in 0..<layerCount {
+            keyBlock(layer: layer, block: destination).update(from: keyBlock(layer: layer, block: source), count: n)
+            values(layer: layer, block: destination, slot: 0).update(from: values(layer: layer, block: source, slot: 0), count: n)
+        }
+    }
+
     /// Writes one position's keys (kvDim floats) into its slot.
     @inline(__always) public func storeKeys(_ k: UnsafePointer<Float>, layer: Int, block: Int, slot: Int) {
         let base = keyBlock(layer: layer, block: block) + slot

@@ -109,20 +109,8 @@ struct CostOptions: ParsableArguments {
     /// The catalogue, the measurements (read or taken now) and the workload, analysed.
     func analysis() throws -> CostAnalysis {
         let catalogue = try PriceCatalogue.load(overrides: prices)
-        var declared: InstancePrice?
-        if let name = instance {
-            guard var i = catalogue.instance(name) else { throw PriceError.unknownInstance(name, known: catalogue.instances.map(\.name)) }
-            if let p = pricePerHour { i.pricePerHour = p; i.source = "--price-per-hour"; i.date = "given" }
-            declared = i
-        } else if let p = pricePerHour {
-            let host = HostInfo.current()
-            declared = InstancePrice(name: "this host", vcpus: host.cores, memoryGiB: Double(host.memoryBytes) / 1_073_741_824, pricePerHour: p,
-                                     architecture: host.architecture, cpu: host.cpu, region: "—", source: "--price-per-hour", date: "given")
-        }
-        let compared: [ManagedPrice] = try (compare?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? []).map { name in
-            guard let m = catalogue.managedModel(name) else { throw PriceError.unknownManagedModel(name, known: catalogue.managed.map(\.name)) }
-            return m
-        }
+        let declared = try catalogue.hostInstance(name: instance, pricePerHour: pricePerHour)
+        let compared = try catalogue.managedModels(compare?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [])
         let perRequest = promptTokens + outputTokens
         let perDay = requestsPerDay ?? tokensPerMonth.map { $0 / perRequest / (CostModel.hoursPerMonth / 24) } ?? 100_000
         let workload = Workload(requestsPerDay: perDay, promptTokens: promptTokens, outputTokens: outputTokens, cachedShare: cachedShare,

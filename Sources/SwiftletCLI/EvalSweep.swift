@@ -91,7 +91,7 @@ struct EvalSweep: ParsableCommand {
     func run() throws {
         let targets = parsedTypes!
         let catalogue = try PriceCatalogue.load(overrides: prices)
-        guard let price = catalogue.instance(instance) else { throw PriceError.unknownInstance(instance, known: catalogue.instances.map(\.name)) }
+        let price = try catalogue.hostInstance(name: instance, pricePerHour: nil)!
         let host = HostInfo.current()
         let items = try task.map { try ChoiceItem.load($0, limit: taskLimit) }
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)

@@ -23,15 +23,20 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let analysis = try options.analysis()
         var points: [QuantPoint] = []
+        var budget = 2.0
+        var recommended: String?
         if let sweep {
             do {
                 let data = try Data(contentsOf: URL(fileURLWithPath: sweep))
-                points = try JSONDecoder().decode(SweepFile.self, from: data).points
+                let file = try JSONDecoder().decode(SweepFile.self, from: data)
+                points = file.points
+                budget = file.budget_percent ?? 2
+                recommended = file.recommended
             } catch {
                 throw CLIError("cannot read the sweep \(sweep): \(error.localizedDescription)")
             }
         }
-        let html = HTMLReport.render(analysis, sweep: points)
+        let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended)
         do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
             throw CLIError("cannot write \(output): \(error.localizedDescription)")
         }
@@ -48,6 +53,8 @@ struct SweepFile: Decodable {
         let dollars_per_million_output: Double?
     }
     let rows: [Row]
+    let budget_percent: Double?
+    let recommended: String?
 
     var points: [QuantPoint] {
         rows.compactMap { r in r.dollars_per_million_output.map { QuantPoint(type: r.type, perplexity: r.perplexity, accuracy: r.accuracy, dollarsPerMillionOutput: $0) } }

@@ -130,23 +130,10 @@ extension Serve {
     func makeLiveCost() throws -> LiveCost? {
         guard instance != nil || pricePerHour != nil || compare != nil else { return nil }
         let catalogue = try PriceCatalogue.load(overrides: prices)
-        var price: InstancePrice
-        if let name = instance {
-            guard let i = catalogue.instance(name) else { throw PriceError.unknownInstance(name, known: catalogue.instances.map(\.name)) }
-            price = i
-            if let p = pricePerHour { price.pricePerHour = p; price.source = "--price-per-hour"; price.date = "given" }
-        } else if let p = pricePerHour {
-            let host = HostInfo.current()
-            price = InstancePrice(name: "this host", vcpus: host.cores, memoryGiB: Double(host.memoryBytes) / 1_073_741_824, pricePerHour: p,
-                                  architecture: host.architecture, cpu: host.cpu, region: "—", source: "--price-per-hour", date: "given")
-        } else {
+        guard let price = try catalogue.hostInstance(name: instance, pricePerHour: pricePerHour) else {
             throw CLIError("--compare needs a price for this server: give --instance NAME or --price-per-hour X")
         }
-        var managed: ManagedPrice?
-        if let name = compare {
-            guard let m = catalogue.managedModel(name) else { throw PriceError.unknownManagedModel(name, known: catalogue.managed.map(\.name)) }
-            managed = m
-        }
+        let managed = try catalogue.managedModels(compare.map { [$0] } ?? []).first
         return LiveCost(instance: price, compare: managed)
     }
 }

@@ -134,4 +134,30 @@ import Tokenizer
         #expect(a.context == b.context && a.continuation == b.continuation)
         #expect(a.context + a.continuation == tokenizer.encode("ab ab"))
     }
+
+    /// The batched scoring (context once, choices as sequences sharing its blocks) gives what
+    /// scoring each context + choice from an empty cache gives.
+    @Test func batchedChoicesMatchScoringEachAlone() throws {
+        let (model, tokenizer, _) = try Self.tiny()
+        let scorer = ChoiceScorer(model: model, tokenizer: tokenizer)
+        // Contexts of 15, 16 and 17 tokens: a partial last block, an exact block, one more.
+        for words in [15, 16, 17] {
+            let context = Array(repeating: "ab", count: words).joined(separator: " ")
+            let item = ChoiceItem(id: "x", context: context, choices: [" ab ab a", " c", " zz q ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab"], gold: 0)
+            let t = try scorer.tokenize(item)
+            let batched = try scorer.logLikelihoods(t, ChoiceScorer.State(model: model, items: [t]))
+            let cache = try model.makeCache(capacity: 64)
+            let scratch = model.makeScratch(maxTokens: 64, contextCapacity: 64)
+            for (j, cont) in t.continuations.enumerated() {
+                let all = t.context + cont
+                try all.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: true) }
+                var sum = 0.0
+                for k in 0..<cont.count {
+                    let row = scratch.logits(row: t.context.count - 1 + k, vocabularySize: model.config.vocabularySize)
+                    sum += LogSoftmax(row).logProb(row[cont[k]])
+                }
+                #expect(abs(sum - batched[j]) < 1e-3, "context \(t.context.count) tokens, choice \(j): \(sum) vs \(batched[j])")
+            }
+        }
+    }
 }

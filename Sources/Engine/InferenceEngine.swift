@@ -91,7 +91,11 @@ public final class InferenceEngine: @unchecked Sendable {
         batch = LlamaBatch(capacity: c.maxBatchTokens, maxSequences: c.maxSequences,
                            maxBlockEntries: c.maxSequences * blocksPerSequence)
         published.totalBlocks = blocks
-        let thread = Thread { [unowned self] in self.run() }
+        // Unretained, not `unowned`: `deinit` (through `shutdown`) waits for this thread to stop,
+        // so the engine outlives every use here — even a thread that only starts during `deinit`,
+        // where an `unowned` read would trap.
+        let engine = Unmanaged.passUnretained(self)
+        let thread = Thread { engine._withUnsafeGuaranteedRef { $0.run() } }
         thread.name = "swiftlet-engine"
         thread.qualityOfService = .userInitiated
         self.thread = thread

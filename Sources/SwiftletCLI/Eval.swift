@@ -208,11 +208,9 @@ struct EvalCompare: ParsableCommand {
                 throw CLIError("the two models have different tokenizers: KL divergence compares distributions over the same vocabulary")
             }
             let ids = try evalTokens(file, tokenizer, limit: limit)
-            let windows = PerplexityRun.windows(ids.count, ctx: ctx).count
             let r = try Divergence(base: baseModel, model: llama, ctx: ctx).run(ids) { w, n, kl in
                 stderrLine(String(format: "[%d/%d] mean KL %.6f", w, n, kl))
             }
-            _ = windows
             o.merge(["base": base!, "ctx": ctx, "positions": r.positions, "mean_kl": r.meanKL, "kl_stderr": r.klStandardError,
                      "kl_p99": r.klP99, "kl_max": r.klMax, "top1_agreement": r.top1Agreement,
                      "base_perplexity": r.base.perplexity, "perplexity": r.model.perplexity]) { $1 }

@@ -158,7 +158,7 @@ final class ShutdownSignals: @unchecked Sendable {
         }
         self.sources = sources
         for source in sources {
-            source.setEventHandler { [unowned self] in self.signalled() }
+            source.setEventHandler { [weak self] in self?.signalled() }
             source.resume()
         }
     }

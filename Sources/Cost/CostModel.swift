@@ -146,8 +146,7 @@ public struct ManagedCost: Sendable, Equatable {
 
     public init(model m: ManagedPrice, workload w: Workload) {
         model = m
-        let cachedPrice = m.cachedInputPerMillion ?? m.inputPerMillion
-        perRequest = (w.uncachedPromptTokens * m.inputPerMillion + w.cachedPromptTokens * cachedPrice + w.outputTokens * m.outputPerMillion) / 1e6
+        perRequest = m.dollars(uncachedInput: w.uncachedPromptTokens, cachedInput: w.cachedPromptTokens, output: w.outputTokens)
         monthly = perRequest * w.requestsPerMonth
         if let bi = m.batchInputPerMillion, let bo = m.batchOutputPerMillion {
             batchPerRequest = (w.promptTokens * bi + w.outputTokens * bo) / 1e6

@@ -54,6 +54,12 @@ public struct ManagedPrice: Codable, Sendable, Equatable {
         self.cachedInputPerMillion = cachedInputPerMillion; self.source = source; self.date = date
     }
 
+    /// On-demand dollars for these token counts: cached prompt tokens at the cached-input price
+    /// where there is one, else at the input price.
+    public func dollars(uncachedInput: Double, cachedInput: Double, output: Double) -> Double {
+        (uncachedInput * inputPerMillion + cachedInput * (cachedInputPerMillion ?? inputPerMillion) + output * outputPerMillion) / 1e6
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, provider, region, source, date
         case displayName = "display_name", inputPerMillion = "input_per_million", outputPerMillion = "output_per_million"

@@ -85,6 +85,9 @@ public struct DrainOutcome: Sendable, Equatable {
 }
 
 extension OpenAIServer {
+    /// Requests running or queued in every engine.
+    public var unfinishedRequests: Int { models.values.reduce(0) { $0 + $1.engine.stats.running + $1.engine.stats.waiting } }
+
     /// Graceful shutdown, as on SIGTERM: stop admitting completions (503 from now on), let the
     /// running and queued ones finish for up to `timeout` (or until `hurry` says stop waiting), end
     /// the rest with an error (an SSE `error` event, or a 503 body), stop every engine, and wait
@@ -92,14 +95,13 @@ extension OpenAIServer {
     public func drain(timeout: Duration, hurry: @escaping @Sendable () -> Bool = { false }) async -> DrainOutcome {
         admission.close()
         let engines = models.values.map(\.engine)
-        func unfinished() -> Int { engines.reduce(0) { $0 + $1.stats.running + $1.stats.waiting } }
-        let atStart = unfinished()
+        let atStart = unfinishedRequests
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
-        while unfinished() > 0 && clock.now < deadline && !hurry() {
+        while unfinishedRequests > 0 && clock.now < deadline && !hurry() {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        let cutOff = unfinished()
+        let cutOff = unfinishedRequests
         await withTaskGroup(of: Void.self) { group in
             for engine in engines {
                 group.addTask {

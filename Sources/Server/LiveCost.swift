@@ -37,12 +37,8 @@ public struct LiveCost: Sendable {
         let hours = seconds / 3600
         let dollars = hours * instance.pricePerHour
         let tokens = promptTokens + outputTokens
-        var managed: Double?
-        if let m = compare {
-            let uncached = Double(promptTokens - cachedPromptTokens), cached = Double(cachedPromptTokens)
-            managed = (uncached * m.inputPerMillion + cached * (m.cachedInputPerMillion ?? m.inputPerMillion)
-                       + Double(outputTokens) * m.outputPerMillion) / 1e6
-        }
+        let managed = compare?.dollars(uncachedInput: Double(promptTokens - cachedPromptTokens), cachedInput: Double(cachedPromptTokens),
+                                       output: Double(outputTokens))
         return Snapshot(seconds: seconds, promptTokens: promptTokens, cachedPromptTokens: cachedPromptTokens, outputTokens: outputTokens,
                         instanceHours: hours, dollars: dollars,
                         dollarsPerMillionTokens: tokens > 0 ? dollars / Double(tokens) * 1e6 : nil,
@@ -77,7 +73,7 @@ public struct LiveCost: Sendable {
 
     /// Prometheus families appended to /metrics.
     func metricsText(_ s: Snapshot) -> String {
-        let name = instance.name.replacingOccurrences(of: "\"", with: "\\\"")
+        let name = prometheusLabelValue(instance.name)
         var out = ""
         func family(_ metric: String, _ type: String, _ help: String, _ value: Double, labels: String = "instance=\"\(name)\"") {
             out += "# HELP \(metric) \(help)\n# TYPE \(metric) \(type)\n\(metric){\(labels)} \(value)\n"
@@ -91,7 +87,7 @@ public struct LiveCost: Sendable {
                s.dollarsPerMillionOutputTokens ?? 0)
         if let m = compare, let d = s.managedDollars {
             family("swiftlet_managed_equivalent_dollars_total", "counter", "What the same prompt and output tokens would have cost at the managed model.",
-                   d, labels: "managed_model=\"\(m.name.replacingOccurrences(of: "\"", with: "\\\""))\"")
+                   d, labels: "managed_model=\"\(prometheusLabelValue(m.name))\"")
         }
         return out
     }

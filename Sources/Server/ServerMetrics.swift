@@ -60,8 +60,7 @@ public final class ServerMetrics: Sendable {
             for m in models { for line in samples(m, counters[m.name] ?? ModelCounters()) { out += line + "\n" } }
         }
         func label(_ m: ServedModel, _ extra: String = "") -> String {
-            let name = m.name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            return "{model_name=\"\(name)\"\(extra)}"
+            "{model_name=\"\(prometheusLabelValue(m.name))\"\(extra)}"
         }
         func gauge(_ name: String, _ help: String, _ value: @escaping (EngineStats) -> Int) {
             family(name, "gauge", help) { m, _ in ["\(name)\(label(m)) \(value(m.engine.stats))"] }
@@ -97,4 +96,9 @@ public final class ServerMetrics: Sendable {
         histogram("swiftlet_request_queue_time_seconds", "Arrival to first scheduled.") { $0.queue }
         return out
     }
+}
+
+/// A label value as Prometheus' text format writes it: backslashes and quotes escaped.
+func prometheusLabelValue(_ s: String) -> String {
+    s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
 }

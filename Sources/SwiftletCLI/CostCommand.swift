@@ -152,7 +152,7 @@ struct CostOptions: ParsableArguments {
                                       outputTokensPerSecond: l.genTokensPerSecond, tpotP95: l.tpotP95))
         }
         let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: .auto)
-        return BenchMeasurement(host: HostInfo.current(), model: info.type, promptTokens: prompt, outputTokens: gen,
+        return BenchMeasurement(host: info.host, model: info.type, promptTokens: prompt, outputTokens: gen,
                                 levels: results, origin: "measured now on this host, \(llama.pool.threadCount) threads")
     }
 }

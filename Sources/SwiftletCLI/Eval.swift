@@ -35,6 +35,30 @@ struct EvalModelOptions: ParsableArguments {
     }
 }
 
+/// The text an eval command scores, and how: shared by perplexity, compare and sweep.
+struct EvalTextOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .long], help: "A UTF-8 text file (for --base-logits: the one the logits were saved from).")
+    var file: String
+
+    @Option(help: "Window length in tokens.")
+    var ctx = 512
+
+    @Option(help: "Use only the first N tokens of the text.")
+    var limit: Int?
+
+    func validate() throws {
+        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
+        if let l = limit, l < 2 { throw ValidationError("--limit must be at least 2") }
+    }
+
+    func tokens(_ tokenizer: Tokenizer, limit fallback: Int? = nil) throws -> [Int] { try evalTokens(file, tokenizer, limit: limit ?? fallback) }
+}
+
+/// Prints a JSON object, keys sorted.
+func printJSON(_ object: Any) throws {
+    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+}
+
 /// Reads a text file and tokenizes it (no BOS), keeping the first `limit` tokens.
 func evalTokens(_ path: String, _ tokenizer: Tokenizer, limit: Int?) throws -> [Int] {
     let text: String
@@ -55,14 +79,7 @@ struct EvalPerplexity: ParsableCommand {
     @Option(name: [.customShort("m"), .long], help: "The GGUF model.")
     var model: String
 
-    @Option(name: [.customShort("f"), .long], help: "A UTF-8 text file.")
-    var file: String
-
-    @Option(help: "Window length in tokens.")
-    var ctx = 512
-
-    @Option(help: "Use only the first N tokens of the text.")
-    var limit: Int?
+    @OptionGroup var text: EvalTextOptions
 
     @Option(help: "Save the top --top-k log-probabilities of every scored position here (JSON lines), for `eval compare --base-logits`.")
     var saveLogits: String?
@@ -76,14 +93,13 @@ struct EvalPerplexity: ParsableCommand {
     @OptionGroup var options: EvalModelOptions
 
     func validate() throws {
-        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
-        if let l = limit, l < 2 { throw ValidationError("--limit must be at least 2") }
         guard (1...1000).contains(topK) else { throw ValidationError("--top-k must be in 1…1000") }
     }
 
     func run() throws {
         let (llama, tokenizer) = try options.load(model)
-        let ids = try evalTokens(file, tokenizer, limit: limit)
+        let ids = try text.tokens(tokenizer)
+        let (file, ctx) = (text.file, text.ctx)
         let run = try PerplexityRun(model: llama, ctx: ctx)
         let writer = try saveLogits.map { try TopLogitsWriter(path: $0, model: model, text: file, ctx: ctx, tokens: ids, k: topK) }
         let windows = PerplexityRun.windows(ids.count, ctx: ctx).count
@@ -98,7 +114,7 @@ struct EvalPerplexity: ParsableCommand {
             let o: [String: Any] = ["model": model, "text": file, "ctx": ctx, "tokens": ids.count, "scored": r.scoredTokens, "windows": r.windows,
                                     "perplexity": r.perplexity, "perplexity_stderr": r.standardError, "nll_per_token": r.meanNLL,
                                     "seconds": seconds]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            try printJSON(o)
         } else {
             print(String(format: "perplexity %.4f ± %.4f over %d tokens (%d windows of %d; NLL %.6f per token; %.1f s, %.0f tokens/s)",
                          r.perplexity, r.standardError, r.scoredTokens, r.windows, ctx, r.meanNLL, seconds, Double(ids.count) / seconds))
@@ -139,7 +155,7 @@ struct EvalChoice: ParsableCommand {
         if json {
             let o: [String: Any] = ["model": model, "task": task, "n": r.items, "acc": r.acc, "acc_stderr": r.accStderr,
                                     "acc_norm": r.accNorm, "acc_norm_stderr": r.accNormStderr, "seconds": Date().timeIntervalSince(start)]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            try printJSON(o)
         } else {
             print(String(format: "%@: %d items\nacc      %.4f ± %.4f\nacc_norm %.4f ± %.4f", task, r.items, r.acc, r.accStderr, r.accNorm, r.accNormStderr))
         }
@@ -166,14 +182,7 @@ struct EvalCompare: ParsableCommand {
     @Option(name: [.customShort("m"), .long], help: "The model compared with the base.")
     var model: String
 
-    @Option(name: [.customShort("f"), .long], help: "A UTF-8 text file (with --base-logits: the one the logits were saved from).")
-    var file: String
-
-    @Option(help: "Window length in tokens.")
-    var ctx = 512
-
-    @Option(help: "Use only the first N tokens of the text.")
-    var limit: Int?
+    @OptionGroup var text: EvalTextOptions
 
     @Flag(help: "Print the result as JSON.")
     var json = false
@@ -182,16 +191,15 @@ struct EvalCompare: ParsableCommand {
 
     func validate() throws {
         guard (base == nil) != (baseLogits == nil) else { throw ValidationError("give either --base MODEL or --base-logits FILE") }
-        guard ctx >= 2 else { throw ValidationError("--ctx must be at least 2") }
-        if let l = limit, l < 2 { throw ValidationError("--limit must be at least 2") }
     }
 
     func run() throws {
         let (llama, tokenizer) = try options.load(model)
+        let (file, ctx) = (text.file, text.ctx)
         var o: [String: Any] = ["model": model, "text": file]
         if let baseLogits {
             let saved = try TopLogitsFile(path: baseLogits)
-            let ids = try evalTokens(file, tokenizer, limit: limit ?? saved.tokens.count)
+            let ids = try text.tokens(tokenizer, limit: saved.tokens.count)
             guard ids == saved.tokens else {
                 throw CLIError("\(file) does not tokenize to the \(saved.tokens.count) tokens the logits in \(baseLogits) were saved from")
             }
@@ -207,7 +215,7 @@ struct EvalCompare: ParsableCommand {
             guard baseTokenizer.vocabularySize == tokenizer.vocabularySize else {
                 throw CLIError("the two models have different tokenizers: KL divergence compares distributions over the same vocabulary")
             }
-            let ids = try evalTokens(file, tokenizer, limit: limit)
+            let ids = try text.tokens(tokenizer)
             let r = try Divergence(base: baseModel, model: llama, ctx: ctx).run(ids) { w, n, kl in
                 stderrLine(String(format: "[%d/%d] mean KL %.6f", w, n, kl))
             }
@@ -220,6 +228,6 @@ struct EvalCompare: ParsableCommand {
                              r.base.perplexity, r.base.standardError, r.model.perplexity, r.model.standardError, r.positions))
             }
         }
-        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)) }
+        if json { try printJSON(o) }
     }
 }

@@ -28,20 +28,13 @@ struct EvalSweep: ParsableCommand {
     @Option(help: "Comma-separated quant types.")
     var types = "f32,q8_0,q4_1,q4_0"
 
-    @Option(name: [.customShort("f"), .long], help: "Text for perplexity and KL divergence.")
-    var file: String
+    @OptionGroup var text: EvalTextOptions
 
     @Option(help: "A multiple-choice task file (JSON lines).")
     var task: String?
 
-    @Option(help: "Use only the first N tokens of the text.")
-    var limit: Int?
-
     @Option(help: "Score only the first N task items.")
     var taskLimit: Int?
-
-    @Option(help: "Window length in tokens.")
-    var ctx = 512
 
     @Option(help: "Where the quantized files go (kept, reused if present).")
     var workDir = "/tmp/swiftlet-sweep"
@@ -70,8 +63,7 @@ struct EvalSweep: ParsableCommand {
 
     func validate() throws {
         guard parsedTypes != nil else { throw ValidationError("--types takes a comma list of \(Quantizer.Target.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard ctx >= 2, benchPrompt >= 1, benchGen >= 2, budget >= 0 else { throw ValidationError("--ctx ≥ 2, --bench-prompt ≥ 1, --bench-gen ≥ 2, --budget ≥ 0") }
-        if let l = limit, l < 2 { throw ValidationError("--limit must be at least 2") }
+        guard benchPrompt >= 1, benchGen >= 2, budget >= 0 else { throw ValidationError("--bench-prompt ≥ 1, --bench-gen ≥ 2, --budget ≥ 0") }
         if let l = taskLimit, l < 1 { throw ValidationError("--task-limit must be at least 1") }
     }
 
@@ -96,6 +88,8 @@ struct EvalSweep: ParsableCommand {
         let items = try task.map { try ChoiceItem.load($0, limit: taskLimit) }
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+        let (file, ctx, limit) = (text.file, text.ctx, text.limit)
+        var ids: [Int] = []   // every type shares the tokenizer: the text is tokenized once
 
         var rows: [Row] = []
         var baseModel: LlamaModel?
@@ -116,7 +110,7 @@ struct EvalSweep: ParsableCommand {
             let scaled = row.tg * Double(price.vcpus) / Double(max(host.cores, 1))
             row.dollarsPerMillionOutput = CostModel.dollarsPerMillion(pricePerHour: price.pricePerHour, tokensPerSecond: scaled)
 
-            let ids = try evalTokens(file, tokenizer, limit: limit)
+            if ids.isEmpty { ids = try text.tokens(tokenizer) }
             if let base = baseModel {
                 stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity and KL divergence against \(targets[0].rawValue) (\(ids.count) tokens)")
                 let d = try Divergence(base: base, model: llama, ctx: ctx).run(ids)
@@ -161,7 +155,7 @@ struct EvalSweep: ParsableCommand {
                      "dollars_per_million_output": r.dollarsPerMillionOutput]
                 },
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            try printJSON(o)
             return
         }
         func f(_ x: Double, _ d: Int) -> String { String(format: "%.\(d)f", x) }

@@ -100,7 +100,6 @@ struct Serve: ParsableCommand {
         FileHandle.standardError.write(Data("serving \(served.map(\.name).joined(separator: ", ")) on http://\(host):\(port)\n".utf8))
         let signals = ShutdownSignals()
         let timeout = Duration.milliseconds(Int64(shutdownTimeout * 1000)), seconds = shutdownTimeout
-        let engines = served.map(\.engine)
         try runBlocking {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // Hummingbird's own SIGTERM handling would stop accepting connections at once;
@@ -110,8 +109,7 @@ struct Serve: ParsableCommand {
                 group.addTask {
                     await signals.first()
                     if Task.isCancelled { return }   // the server stopped by itself
-                    let unfinished = engines.reduce(0) { $0 + $1.stats.running + $1.stats.waiting }
-                    log("shutting down: admitting no new requests; waiting up to \(seconds) s for \(unfinished) unfinished")
+                    log("shutting down: admitting no new requests; waiting up to \(seconds) s for \(server.unfinishedRequests) unfinished")
                     let outcome = await server.drain(timeout: timeout, hurry: { signals.count > 1 })
                     log("stopped: \(outcome.finished) requests finished, \(outcome.cutOff) ended unfinished")
                     kill(getpid(), SIGUSR1)
@@ -163,9 +161,11 @@ final class ShutdownSignals: @unchecked Sendable {
         }
     }
 
-    private func signalled() {
+    private func signalled() { wakeWaiters(counting: true) }
+
+    private func wakeWaiters(counting: Bool) {
         lock.lock()
-        received += 1
+        if counting { received += 1 }
         let ready = waiters
         waiters.removeAll()
         lock.unlock()
@@ -184,11 +184,7 @@ final class ShutdownSignals: @unchecked Sendable {
                 lock.unlock()
             }
         } onCancel: {
-            lock.lock()
-            let ready = waiters
-            waiters.removeAll()
-            lock.unlock()
-            for w in ready { w.resume() }
+            wakeWaiters(counting: false)
         }
     }
 }

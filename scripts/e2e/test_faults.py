@@ -53,7 +53,8 @@ def test_random_disconnects_free_every_block():
     with Server("--ctx", "1024", "--max-seqs", "8") as s:
         streamed, _ = loadtest.run(s.url, NAME, concurrency=16, requests=DISCONNECTS * 3 // 4, duration=SECONDS * 3,
                                    prompt_words=20, max_tokens=64, disconnect_fraction=1.0, seed=5, timeout=60)
-        plain, _ = loadtest.run(s.url, NAME, concurrency=8, requests=DISCONNECTS - len(streamed), duration=SECONDS,
+        # The time bounds only stop a hung run: every one of the DISCONNECTS requests must be sent.
+        plain, _ = loadtest.run(s.url, NAME, concurrency=8, requests=DISCONNECTS - len(streamed), duration=SECONDS * 3,
                                 prompt_words=20, max_tokens=64, disconnect_fraction=1.0, seed=6, timeout=60,
                                 stream=False)
         results = streamed + plain

@@ -1,5 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Hot numeric targets are built for the host's instruction set (AVX-512/VNNI on Zen 4, NEON+dot on
 // Graviton) in release builds; Swift's default x86_64 target is baseline SSE2. Parsers and I/O keep
@@ -10,6 +13,30 @@ let nativeRelease: [SwiftSetting] = [
 let numericRelease: [SwiftSetting] = nativeRelease + [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
+
+/// Whether the build host has AVX-512 VNNI (with VL, BW and F16C). `-target-cpu native` builds
+/// release binaries for the host, so the VNNI kernels are compiled in exactly when it has them:
+/// Swift has no `#if` for CPU features, and their intrinsics do not compile for a CPU without
+/// them. `SWIFTLET_PORTABLE=1` builds the portable Swift-SIMD kernels only (as on arm64).
+func hostHasAVX512VNNI() -> Bool {
+    #if canImport(Glibc) && arch(x86_64)
+    if let portable = getenv("SWIFTLET_PORTABLE"), String(cString: portable) == "1" { return false }
+    guard let file = fopen("/proc/cpuinfo", "r") else { return false }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 8192)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(cString: line)
+        guard text.hasPrefix("flags") else { continue }
+        let flags = Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
+        return ["avx512_vnni", "avx512vl", "avx512bw", "f16c"].allSatisfy(flags.contains)
+    }
+    return false
+    #else
+    return false
+    #endif
+}
+let quantRelease: [SwiftSetting] = numericRelease
+    + (hostHasAVX512VNNI() ? [.define("SWIFTLET_AVX512_VNNI", .when(configuration: .release))] : [])
 
 let package = Package(
     name: "Swiftlet",
@@ -35,7 +62,7 @@ let package = Package(
         .target(name: "CSupport"),
         .target(name: "LLMBase", swiftSettings: nativeRelease),
         .target(name: "GGUF", dependencies: ["LLMBase"]),
-        .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: numericRelease),
+        .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: quantRelease),
         .target(name: "Kernels",
                 dependencies: ["LLMBase", "Quant", "CSupport", .target(name: "CBLAS", condition: .when(traits: ["OpenBLAS"]))],
                 swiftSettings: numericRelease),

@@ -1,8 +1,12 @@
 /// Which kernels multiply activations by weights (see `MatmulPlanner.path`).
 ///
-/// - `auto` and `simd`: for one or two activation rows (decode), activations quantized to 8 bits
-///   and integer dot products against the weight blocks; for more rows, 4-row weight panels
-///   dequantized to F32 and multiplied in F32 register tiles. No BLAS involved.
+/// - `auto`: on a build with the AVX-512 VNNI kernels, weights interleaved 8 rows at a time at load
+///   and every matmul, one row or many, on `vpdpbusd` (`InterleavedKernels`); elsewhere (arm64,
+///   other x86_64 hosts) the same as `simd`.
+/// - `simd`: the portable Swift-SIMD kernels: for one or two activation rows (decode),
+///   activations quantized to 8 bits and integer dot products against the weight blocks; for
+///   more rows, 4-row weight panels dequantized to F32 and multiplied in F32 register tiles. No
+///   BLAS involved.
 /// - `blas`: weight tiles dequantized to F32, then OpenBLAS `sgemm` (or `sgemv` for one row).
 /// - `reference`: every weight dequantized to F32 at load and multiplied in F32 (the foundation
 ///   path that matches the F32 reference to 1e-3; uses several times the memory).
@@ -12,6 +16,8 @@ public enum MatmulBackend: String, Sendable, CaseIterable {
 
 /// The kernel one matmul runs on.
 public enum MatmulPath: Sendable, Equatable {
+    /// 8-bit activations · interleaved weights on the VNNI kernels (any number of rows).
+    case interleaved
     /// 8-bit activations · quantized weight blocks (decode).
     case integer
     /// Dequantized 4-row weight panels × F32 register tiles (`PanelKernels`).
@@ -33,8 +39,9 @@ public enum MatmulPlanner {
     /// measured level with dequantize + sgemm at 512 rows and 1.2–1.3× faster at 8–64 rows, where
     /// sgemm's packing of every weight tile dominates). `blas` (and `reference`, whose weights are
     /// F32) use OpenBLAS when the build has it. F32 weights use sgemm for batches unless `simd`.
-    public static func path(_ backend: MatmulBackend, format: WeightFormat, rows: Int,
+    public static func path(_ backend: MatmulBackend, format: WeightFormat, rows: Int, interleaved: Bool = false,
                             blasAvailable: Bool = MatmulContext.blasAvailable) -> MatmulPath {
+        if interleaved && backend == .auto && format != .f32 { return .interleaved }
         if format == .f32 { return rows > 1 && backend != .simd && blasAvailable ? .blas : .f32 }
         if blasAvailable && (backend == .blas || backend == .reference) { return .blas }
         return rows >= panelRows ? .panel : .integer

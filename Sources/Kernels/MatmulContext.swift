@@ -48,7 +48,10 @@ public final class MatmulContext: @unchecked Sendable {
     /// y = x · wᵀ for `n` rows of x.
     public func multiply(_ x: UnsafePointer<Float>, rows n: Int, weight w: WeightMatrix, into y: UnsafeMutablePointer<Float>) {
         precondition(n <= maxRows && w.columns <= maxColumns, "matmul scratch too small")
-        switch MatmulPlanner.path(backend, format: w.format, rows: n) {
+        switch MatmulPlanner.path(backend, format: w.format, rows: n, interleaved: w.interleaved != nil) {
+        case .interleaved:
+            quantizeActivations(x, rows: n, columns: w.columns)
+            interleavedGemm(rows: n, w, y)
         case .blas:
             #if OpenBLAS
             gemmBLAS(x, rows: n, w, y)
@@ -99,6 +102,22 @@ public final class MatmulContext: @unchecked Sendable {
                 }
                 while r < r1 { out[r] = Dot.dot(format, w.row(r), x, blocks: nb); r += 1 }
             }
+        }
+    }
+
+    /// Interleaved weights: work split by groups of 8 rows, in chunks of at least two groups (16
+    /// outputs, a cache line, so threads never share one). Each chunk runs every activation row,
+    /// four at a time, against each group while its tiles sit in L1.
+    private func interleavedGemm(rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        guard let tiles = w.interleaved else { return }
+        let encoding = w.format.encoding, k = w.columns, m = w.rows
+        let values = activations.values, scales = activations.scales, sums = activations.sums
+        let chunkGroups = chunkRows(m, perThread: n > 1 ? 16 : 4) / InterleavedLayout.rows
+        let groupCount = m / InterleavedLayout.rows
+        pool.parallelFor(chunks: (groupCount + chunkGroups - 1) / chunkGroups) { c, _ in
+            let groups = (c * chunkGroups)..<min(groupCount, (c + 1) * chunkGroups)
+            InterleavedKernels.multiply(encoding, tiles, groups: groups, columns: k, values: values, scales: scales,
+                                        sums: sums, rows: n, into: y, ldy: m)
         }
     }
 

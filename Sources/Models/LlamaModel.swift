@@ -17,7 +17,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// weights in the file's memory map. `threads`: compute threads (default: all cores).
     public init(gguf: GGUFFile, backend: MatmulBackend = .auto, threads: Int? = nil) throws {
         config = try LlamaConfig(gguf: gguf)
-        weights = try LlamaWeights(gguf: gguf, config: config, dequantizeAll: backend == .reference)
+        weights = try LlamaWeights(gguf: gguf, config: config, dequantizeAll: backend == .reference,
+                                   interleave: backend == .auto && InterleavedKernels.vectorized)
         self.backend = backend
         pool = ComputePool(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         rope = Rope(headDim: config.headDim, ropeDim: config.ropeDim, base: config.ropeBase)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import GGUF
 import Kernels
 import LLMBase
@@ -22,10 +27,17 @@ public struct LlamaLayer: @unchecked Sendable {
 /// file's memory map — nothing is copied; F16/BF16 tensors are converted to F32 at load.
 /// Reference (`dequantizeAll`): every tensor dequantized to F32 into one arena, the foundation
 /// path that matches the F32 reference outputs to 1e-3.
+/// Interleaved (`interleave`, the `auto` backend on a VNNI build): every quantized matrix whose
+/// rows are a multiple of 8 is also copied, re-laid-out, into `interleavedArena`
+/// (`InterleavedLayout`, the same bytes as in the file), and the file's pages of that matrix are
+/// released from memory (`madvise`), so resident memory stays at one copy of the weights. The
+/// mapping stays valid: a page read again (an embedding row, another backend) comes back from the
+/// page cache.
 public final class LlamaWeights: @unchecked Sendable {
     public let config: LlamaConfig
     public let gguf: GGUFFile                 // keeps the mapping alive
     private let arena: AlignedFloatBuffer     // converted tensors
+    private let interleavedArena: AlignedBytes
     public let tokenEmbedding: WeightMatrix   // [vocab × hidden]
     public let outputNorm: UnsafePointer<Float>
     /// [vocab × hidden]; the token embedding itself when the file has no `output.weight` (tied).
@@ -34,7 +46,7 @@ public final class LlamaWeights: @unchecked Sendable {
     public let tiedOutput: Bool
 
     /// Checks every tensor's presence, type and shape against `config`, then maps or converts it.
-    public init(gguf: GGUFFile, config c: LlamaConfig, dequantizeAll: Bool) throws {
+    public init(gguf: GGUFFile, config c: LlamaConfig, dequantizeAll: Bool, interleave: Bool = false) throws {
         config = c
         self.gguf = gguf
         var plan: [(GGUFTensorInfo, WeightEncoding)] = []
@@ -78,6 +90,20 @@ public final class LlamaWeights: @unchecked Sendable {
             if converted(enc) { total += (t.elementCount + 15) & ~15 }
         }
         arena = AlignedFloatBuffer(count: total)
+        // Interleaved copies, each at a 64-byte boundary.
+        func interleaved(_ t: GGUFTensorInfo, _ enc: WeightEncoding) -> Bool {
+            interleave && !converted(enc) && t.dimensions.count == 2
+                && InterleavedLayout.supports(enc, rows: t.dimensions[1], columns: t.dimensions[0])
+        }
+        var interleavedOffsets: [Int] = []
+        var interleavedTotal = 0
+        for (t, enc) in plan {
+            interleavedOffsets.append(interleavedTotal)
+            if interleaved(t, enc) {
+                interleavedTotal += (InterleavedLayout.byteCount(enc, rows: t.dimensions[1], columns: t.dimensions[0]) + 63) & ~63
+            }
+        }
+        interleavedArena = AlignedBytes(count: interleavedTotal)
         var matrices: [WeightMatrix] = []
         for (i, (t, enc)) in plan.enumerated() {
             let src = gguf.data(for: t).baseAddress!
@@ -85,6 +111,13 @@ public final class LlamaWeights: @unchecked Sendable {
             if converted(enc) {
                 dequantize(enc, src, into: arena.pointer + offsets[i], count: t.elementCount)
                 matrices.append(WeightMatrix(format: .f32, data: UnsafeRawPointer(arena.pointer + offsets[i]), rows: rows, columns: t.dimensions[0]))
+            } else if interleaved(t, enc) {
+                let copy = interleavedArena.pointer + interleavedOffsets[i]
+                let format = Self.format(enc), columns = t.dimensions[0]
+                InterleavedLayout.repack(enc, src, rowBytes: format.rowBytes(columns: columns),
+                                         groups: 0..<(rows / InterleavedLayout.rows), columns: columns, into: copy)
+                Self.releasePages(gguf.data(for: t))
+                matrices.append(WeightMatrix(format: format, data: src, rows: rows, columns: columns, interleaved: UnsafeRawPointer(copy)))
             } else {
                 matrices.append(WeightMatrix(format: Self.format(enc), data: src, rows: rows, columns: t.dimensions[0]))
             }
@@ -102,6 +135,17 @@ public final class LlamaWeights: @unchecked Sendable {
                                      ffnNorm: vector(), wGate: next(), wUp: next(), wDown: next()))
         }
         self.layers = layers
+    }
+
+    /// Drops the whole pages of `bytes` (a read-only file mapping) from this process's resident
+    /// memory; reading them again faults them back in from the page cache.
+    private static func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + bytes.count) / page * page
+        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        madvise(p, end - start, Int32(MADV_DONTNEED))
     }
 
     static func encoding(of t: GGUFTensorInfo) throws -> WeightEncoding {

@@ -90,3 +90,49 @@ final class Lock: @unchecked Sendable {
     deinit { pthread_mutex_destroy(&mutex) }
     func with(_ body: () -> Void) { pthread_mutex_lock(&mutex); body(); pthread_mutex_unlock(&mutex) }
 }
+
+/// The `auto` backend on interleaved weights (the VNNI kernels where built, else their scalar
+/// twin) agrees with the integer kernels on the file's layout, for one row (decode) and many.
+@Suite struct InterleavedMatmulTests {
+    @Test(arguments: [WeightFormat.q8_0, .q4_0, .q4_1], [1, 2, 5, 70])
+    func interleavedMatchesIntegerPath(_ format: WeightFormat, rows n: Int) {
+        let k = 96, m = 208   // 26 groups of 8: chunks of uneven length
+        var rng = SplitMixForTests(UInt64(n * 17 + 3))
+        let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        var bytes = [UInt8](repeating: 0, count: format.rowBytes(columns: k) * m)
+        wf.withUnsafeBufferPointer { s in bytes.withUnsafeMutableBytes { d in
+            switch format {
+            case .q8_0: Q8_0.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            case .q4_0: Q4_0.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            default: Q4_1.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            }
+        } }
+        var packed = [UInt8](repeating: 0, count: bytes.count)
+        bytes.withUnsafeBytes { raw in
+            packed.withUnsafeMutableBytes {
+                InterleavedLayout.repack(format.encoding, raw.baseAddress!, rowBytes: format.rowBytes(columns: k), groups: 0..<(m / 8),
+                                         columns: k, into: $0.baseAddress!)
+            }
+        }
+        bytes.withUnsafeBytes { raw in packed.withUnsafeBytes { tiles in
+            let plain = WeightMatrix(format: format, data: raw.baseAddress!, rows: m, columns: k)
+            let interleaved = WeightMatrix(format: format, data: raw.baseAddress!, rows: m, columns: k, interleaved: tiles.baseAddress!)
+            #expect(MatmulPlanner.path(.auto, format: format, rows: n, interleaved: true) == .interleaved)
+            #expect(MatmulPlanner.path(.simd, format: format, rows: n, interleaved: true) != .interleaved)
+            var expected = [Float](repeating: .nan, count: n * m), got = expected
+            // The integer kernels on the file's layout, one activation row at a time.
+            let integer = MatmulContext(pool: MatmulContextTests.pool, backend: .simd, maxRows: 1, maxColumns: k)
+            for i in 0..<n {
+                expected.withUnsafeMutableBufferPointer { y in
+                    x.withUnsafeBufferPointer { integer.multiply($0.baseAddress! + i * k, rows: 1, weight: plain, into: y.baseAddress! + i * m) }
+                }
+            }
+            let auto = MatmulContext(pool: MatmulContextTests.pool, backend: .auto, maxRows: n, maxColumns: k)
+            got.withUnsafeMutableBufferPointer { auto.multiply(x, rows: n, weight: interleaved, into: $0.baseAddress!) }
+            for i in 0..<(n * m) {
+                #expect(abs(got[i] - expected[i]) <= 1e-4 * max(1, abs(expected[i])), "\(format) n=\(n) [\(i)]: \(got[i]) vs \(expected[i])")
+            }
+        } }
+    }
+}

@@ -30,7 +30,7 @@ import Tokenizer
         return (try LlamaModel(gguf: gguf, backend: backend), try Tokenizer(gguf: gguf))
     }
 
-    @Test(arguments: QuantType.allCases, [MatmulBackend.simd, .blas])
+    @Test(arguments: QuantType.allCases, [MatmulBackend.auto, .simd, .blas])
     func teacherForcedTop1MatchesReference(_ type: QuantType, _ backend: MatmulBackend) throws {
         let (model, _) = try Self.open(type, backend)
         let records = try Fixtures.referenceLines("\(type.rawValue)/prompts.jsonl", as: ReferencePrompt.self)

@@ -1,0 +1,165 @@
+#if SWIFTLET_AVX512_VNNI
+import _Builtin_intrinsics.intel
+import LLMBase
+
+// The AVX-512 VNNI kernels behind `InterleavedKernels.multiply`, on 256-bit vectors (Zen 4 runs
+// 512-bit operations as two 256-bit halves, so nothing is lost, and AVX-512VL gives `vpdpbusd`
+// on ymm with an embedded broadcast of the 4 activation bytes from memory). Swift imports
+// `__m256i` as SIMD4<Int64> and `__m256` as SIMD8<Float>: loads, masks and shifts are Swift SIMD
+// operations; only `vpdpbusd`, `vcvtdq2ps` and `vcvtph2ps` are intrinsics.
+//
+// Per tile (8 rows × 32 weights) and activation row: 8 `vpdpbusd`, one conversion, one or two
+// FMAs. The weight operands are unpacked once per tile and shared by up to 4 activation rows.
+// Machine code checked with objdump (BENCHMARKS.md, "Machine code of the hot kernels").
+
+/// The 8 chunk operands of one tile: chunk c holds weights 4c..<4c+4 of each of the 8 rows.
+struct TileOperands {
+    var c0, c1, c2, c3, c4, c5, c6, c7: SIMD4<Int64>
+
+    /// Σ over the block of quant · activation byte, per row (activation block at `x`).
+    @inline(__always)
+    func dot(_ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        var s = SIMD4<Int64>()
+        s = dpbusd(s, c0, x)
+        s = dpbusd(s, c1, x + 4)
+        s = dpbusd(s, c2, x + 8)
+        s = dpbusd(s, c3, x + 12)
+        s = dpbusd(s, c4, x + 16)
+        s = dpbusd(s, c5, x + 20)
+        s = dpbusd(s, c6, x + 24)
+        s = dpbusd(s, c7, x + 28)
+        return unsafeBitCast(s, to: SIMD8<Int32>.self)
+    }
+}
+
+/// acc + (unsigned bytes of w) · (the 4 signed bytes at x, broadcast), summed in groups of 4.
+@inline(__always)
+func dpbusd(_ acc: SIMD4<Int64>, _ w: SIMD4<Int64>, _ x: UnsafeRawPointer) -> SIMD4<Int64> {
+    let broadcast = unsafeBitCast(SIMD8<Int32>(repeating: x.loadUnaligned(as: Int32.self)), to: SIMD4<Int64>.self)
+    // The unmasked form is a macro in clang's header, which Swift cannot import; an all-ones mask
+    // compiles to the plain instruction.
+    return _mm256_mask_dpbusd_epi32(acc, 0xFF, w, broadcast)
+}
+
+@inline(__always)
+func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> { _mm256_cvtepi32_ps(unsafeBitCast(v, to: SIMD4<Int64>.self)) }
+
+/// 8 half floats at p, converted.
+@inline(__always)
+func halves(_ p: UnsafeRawPointer) -> SIMD8<Float> { _mm256_cvtph_ps(p.loadUnaligned(as: SIMD2<Int64>.self)) }
+
+protocol VNNITile {
+    static var tileBytes: Int { get }
+    static func operands(_ t: UnsafeRawPointer) -> TileOperands
+    /// acc += this block's contribution, given the tile, isum, dx and sx.
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float)
+}
+
+extension VNNITile {
+    /// Q4 nibble vectors at `q`: vector p gives chunk p (low nibbles) and chunk p + 4 (high).
+    @inline(__always)
+    static func nibbleOperands(_ q: UnsafeRawPointer) -> TileOperands {
+        let mask = unsafeBitCast(SIMD32<UInt8>(repeating: 0x0F), to: SIMD4<Int64>.self)
+        let v0 = q.loadUnaligned(as: SIMD4<Int64>.self), v1 = q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self)
+        let v2 = q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), v3 = q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self)
+        return TileOperands(c0: v0 & mask, c1: v1 & mask, c2: v2 & mask, c3: v3 & mask,
+                            c4: (v0 &>> 4) & mask, c5: (v1 &>> 4) & mask, c6: (v2 &>> 4) & mask, c7: (v3 &>> 4) & mask)
+    }
+}
+
+enum VNNIQ4_0: VNNITile {
+    static var tileBytes: Int { 144 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { nibbleOperands(t + 16) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        let inner = SIMD8<Float>(repeating: -8 * sx).addingProduct(toFloat(isum), dx)
+        acc.addProduct(halves(t), inner)
+    }
+}
+
+enum VNNIQ4_1: VNNITile {
+    static var tileBytes: Int { 160 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { nibbleOperands(t + 32) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(halves(t), toFloat(isum) * dx)
+        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+    }
+}
+
+enum VNNIQ8_0: VNNITile {
+    static var tileBytes: Int { 272 }
+    @inline(__always)
+    static func operands(_ t: UnsafeRawPointer) -> TileOperands {
+        let q = t + 16
+        return TileOperands(c0: q.loadUnaligned(as: SIMD4<Int64>.self), c1: q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self),
+                            c2: q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), c3: q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self),
+                            c4: q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self), c5: q.loadUnaligned(fromByteOffset: 160, as: SIMD4<Int64>.self),
+                            c6: q.loadUnaligned(fromByteOffset: 192, as: SIMD4<Int64>.self), c7: q.loadUnaligned(fromByteOffset: 224, as: SIMD4<Int64>.self))
+    }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        let inner = SIMD8<Float>(repeating: -128 * sx).addingProduct(toFloat(isum), dx)
+        acc.addProduct(halves(t), inner)
+    }
+}
+
+enum VNNIKernels {
+    static func multiply<T: VNNITile>(_: T.Type, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
+                                      values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                      rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nb = k / 32
+        for g in groups {
+            let tiles = w + g * nb * T.tileBytes
+            var i = 0
+            while i + 4 <= n {
+                rows4(T.self, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                row1(T.self, tiles, blocks: nb, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8)
+                i += 1
+            }
+        }
+    }
+
+    /// One group's 8 rows · one activation row (decode).
+    @inline(__always)
+    static func row1<T: VNNITile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, _ x: UnsafePointer<Int8>,
+                                  _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        var acc = SIMD8<Float>()
+        var t = tiles
+        for b in 0..<nb {
+            let isum = T.operands(t).dot(UnsafeRawPointer(x + b * 32))
+            T.accumulate(&acc, t, isum, dx: dx[b], sx: sx[b])
+            t += T.tileBytes
+        }
+        UnsafeMutableRawPointer(y).storeBytes(of: acc, as: SIMD8<Float>.self)
+    }
+
+    /// One group's 8 rows · four activation rows (`k` bytes apart): the unpacked weights are
+    /// shared by the four.
+    @inline(__always)
+    static func rows4<T: VNNITile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                                   _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var t = tiles
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        for b in 0..<nb {
+            let ops = T.operands(t)
+            let o = b * 32
+            let s0 = ops.dot(x0 + o), s1 = ops.dot(x1 + o), s2 = ops.dot(x2 + o), s3 = ops.dot(x3 + o)
+            T.accumulate(&a0, t, s0, dx: dx[b], sx: sx[b])
+            T.accumulate(&a1, t, s1, dx: dx[b + nb], sx: sx[b + nb])
+            T.accumulate(&a2, t, s2, dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
+            T.accumulate(&a3, t, s3, dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
+            t += T.tileBytes
+        }
+        let out = UnsafeMutableRawPointer(y)
+        out.storeBytes(of: a0, as: SIMD8<Float>.self)
+        (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
+        (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
+        (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
+    }
+}
+#endif

@@ -1,0 +1,78 @@
+import LLMBase
+
+/// Integer matrix products over interleaved weights (`InterleavedLayout`) and 8-bit activation
+/// rows (`QuantizedActivations`):
+///
+///   y[i·ldy + 8g + r] = (row 8g + r of w) · (activation row i),   g ∈ groups, i ∈ 0..<n
+///
+/// Per block, with isum the integer dot product of the kernel's quants with the activation bytes,
+/// dw/mw the weight block's scale/minimum, dx the activation block's scale and sx = dx·Σx:
+///
+///   Q4_0:  dw·(dx·isum − 8·sx)        (quants are the nibbles; the weight is nibble − 8)
+///   Q4_1:  dw·dx·isum + mw·sx
+///   Q8_0:  dw·(dx·isum − 128·sx)      (quants are stored as weight + 128)
+///
+/// `multiply` runs the AVX-512 VNNI kernels where this build has them (`vectorized`), else the
+/// scalar twin `multiplyScalar`, which has the same signature and is what the tests hold the fast
+/// kernels to.
+public enum InterleavedKernels {
+    /// Whether this build multiplies with `vpdpbusd` (x86_64 built for a host with AVX-512 VNNI;
+    /// see Package.swift). Weights are interleaved at load only then.
+    public static var vectorized: Bool {
+        #if SWIFTLET_AVX512_VNNI
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    public static func multiply(_ encoding: WeightEncoding, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
+                                values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        #if SWIFTLET_AVX512_VNNI
+        switch encoding {
+        case .q4_0: VNNIKernels.multiply(VNNIQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q4_1: VNNIKernels.multiply(VNNIQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q8_0: VNNIKernels.multiply(VNNIQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        default: break
+        }
+        #else
+        multiplyScalar(encoding, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        #endif
+    }
+
+    /// The scalar twin: the formulas above, element by element, with the bit-exact software half
+    /// conversion.
+    public static func multiplyScalar(_ encoding: WeightEncoding, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
+                                      values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                      rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard let tileBytes = InterleavedLayout.tileBytes(encoding) else { return }
+        let nb = k / 32
+        for i in 0..<n {
+            for g in groups {
+                for r in 0..<InterleavedLayout.rows {
+                    var total: Float = 0
+                    for b in 0..<nb {
+                        let t = w + (g * nb + b) * tileBytes
+                        var isum: Int32 = 0
+                        for e in 0..<32 {
+                            var q = InterleavedLayout.quant(encoding, tile: t, row: r, index: e)
+                            if encoding == .q8_0 { q += 128 }
+                            isum += q * Int32(values[i * k + b * 32 + e])
+                        }
+                        let dw = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self))
+                        let dx = scales[i * nb + b], sx = sums[i * nb + b]
+                        switch encoding {
+                        case .q4_0: total += dw * (dx * Float(isum) - 8 * sx)
+                        case .q8_0: total += dw * (dx * Float(isum) - 128 * sx)
+                        default:
+                            let mw = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))
+                            total += dw * dx * Float(isum) + mw * sx
+                        }
+                    }
+                    y[i * ldy + g * InterleavedLayout.rows + r] = total
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import LLMBase
+
+// Weights re-laid-out at load time for the VNNI kernels (`InterleavedKernels`): 8 consecutive
+// rows are interleaved block by block, so that one 256-bit `vpdpbusd` multiplies 4 weights of
+// each of the 8 rows by the same 4 activation bytes (broadcast), its 8 Int32 lanes are the 8
+// rows' partial sums, and a block ends with one conversion and one or two FMAs into 8 row
+// outputs — no horizontal sums. (ggml's "repacked" Q4_0 8×8 layout works on the same idea.)
+//
+// One tile = 8 rows × 1 block of 32 weights. Chunk c (0..<8) covers weights 4c..<4c+4 of a block;
+// its operand is 32 bytes, 4 per row: byte 4r + j holds row r's weight 4c + j.
+//
+//   Q4_0 (144 bytes): | d: 8 × f16 | 4 × 32 bytes of nibbles |
+//   Q4_1 (160 bytes): | d: 8 × f16 | m: 8 × f16 | 4 × 32 bytes of nibbles |
+//   Q8_0 (272 bytes): | d: 8 × f16 | 8 × 32 bytes: weight + 128 as u8 |
+//
+// Q4 nibble vectors: vector p (0..<4) holds chunk p in its low nibbles and chunk p + 4 in its
+// high nibbles. In GGUF's Q4 block, byte i holds weight i (low) and weight i + 16 (high), so
+// vector p's bytes 4r..<4r+4 are exactly row r's quant bytes 4p..<4p+4: the repack moves 4-byte
+// groups and touches no nibble. Q8_0 weights are stored offset by 128 (u8), because `vpdpbusd`
+// multiplies unsigned by signed bytes: Σ(w + 128)·x = Σw·x + 128·Σx, and dx·Σx is the
+// activation block's precomputed sum, so the correction costs one FMA per block like Q4_0's −8.
+//
+// The same bytes, tiles, sizes and scales as the file: a matrix takes exactly its GGUF size.
+
+public enum InterleavedLayout {
+    /// Rows per tile.
+    public static let rows = 8
+
+    /// Bytes of one tile (8 rows × 32 weights), or nil for formats without an interleaved layout.
+    public static func tileBytes(_ encoding: WeightEncoding) -> Int? {
+        switch encoding {
+        case .q4_0: return 144
+        case .q4_1: return 160
+        case .q8_0: return 272
+        default: return nil
+        }
+    }
+
+    /// Whether a matrix of `rows` × `columns` in `encoding` can be interleaved.
+    public static func supports(_ encoding: WeightEncoding, rows: Int, columns: Int) -> Bool {
+        tileBytes(encoding) != nil && rows % Self.rows == 0 && columns % 32 == 0 && rows > 0
+    }
+
+    /// Bytes of a whole interleaved matrix (the same as its GGUF bytes).
+    public static func byteCount(_ encoding: WeightEncoding, rows: Int, columns: Int) -> Int {
+        (rows / Self.rows) * (columns / 32) * (tileBytes(encoding) ?? 0)
+    }
+
+    /// Re-lays out GGUF rows (`rowBytes` apart) of groups `groups` into `dst` (the whole matrix).
+    public static func repack(_ encoding: WeightEncoding, _ src: UnsafeRawPointer, rowBytes: Int,
+                              groups: Range<Int>, columns: Int, into dst: UnsafeMutableRawPointer) {
+        let nb = columns / 32
+        guard let tile = tileBytes(encoding) else { return }
+        let blockBytes = encoding.blockBytes
+        for g in groups {
+            for b in 0..<nb {
+                let t = dst + (g * nb + b) * tile
+                for r in 0..<rows {
+                    let block = src + (g * rows + r) * rowBytes + b * blockBytes
+                    t.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+                    switch encoding {
+                    case .q4_0:
+                        for p in 0..<4 { copy4(block + 2 + 4 * p, t + 16 + 32 * p + 4 * r) }
+                    case .q4_1:
+                        t.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
+                        for p in 0..<4 { copy4(block + 4 + 4 * p, t + 32 + 32 * p + 4 * r) }
+                    default:
+                        for c in 0..<8 {
+                            let word = (block + 2 + 4 * c).loadUnaligned(as: UInt32.self) ^ 0x8080_8080
+                            t.storeBytes(of: word, toByteOffset: 16 + 32 * c + 4 * r, as: UInt32.self)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func copy4(_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer) {
+        to.storeBytes(of: from.loadUnaligned(as: UInt32.self), as: UInt32.self)
+    }
+
+    /// The weight at (row r of its tile, index i of the block), as the integer the kernels
+    /// multiply (Q4: the nibble 0...15; Q8_0: the signed weight), and the tile's scale and minimum.
+    @inlinable
+    public static func quant(_ encoding: WeightEncoding, tile t: UnsafeRawPointer, row r: Int, index i: Int) -> Int32 {
+        switch encoding {
+        case .q8_0:
+            let c = i / 4, j = i % 4
+            return Int32(t.load(fromByteOffset: 16 + 32 * c + 4 * r + j, as: UInt8.self)) - 128
+        default:
+            let base = encoding == .q4_1 ? 32 : 16
+            let low = i < 16, k = low ? i : i - 16
+            let byte = t.load(fromByteOffset: base + 32 * (k / 4) + 4 * r + k % 4, as: UInt8.self)
+            return Int32(low ? byte & 0x0F : byte >> 4)
+        }
+    }
+
+    /// Dequantizes row `row` of an interleaved matrix into `out` (`columns` floats).
+    public static func dequantizeRow(_ encoding: WeightEncoding, _ matrix: UnsafeRawPointer, row: Int, columns: Int,
+                                     into out: UnsafeMutablePointer<Float>) {
+        guard let tile = tileBytes(encoding) else { return }
+        let nb = columns / 32, g = row / rows, r = row % rows
+        for b in 0..<nb {
+            let t = matrix + (g * nb + b) * tile
+            let d = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self))
+            let m = encoding == .q4_1 ? floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self)) : 0
+            let offset: Int32 = encoding == .q4_0 ? 8 : 0
+            for i in 0..<32 { out[b * 32 + i] = d * Float(quant(encoding, tile: t, row: r, index: i) - offset) + m }
+        }
+    }
+}

@@ -25,42 +25,11 @@ public struct QuantizedActivations: ~Copyable {
     public var sums: UnsafeMutablePointer<Float> { sumStore.pointer }
 }
 
-/// Quantizes `blocks` blocks of 32 floats from `x` (ggml's quantize_row_q8_1 arithmetic: scale
-/// max|x|/127, rounding half away from zero), 16 lanes at a time. Every lane computes what the
-/// scalar form computes, so the result is bit-identical to it (`quantizeActivationsScalar`).
+/// Quantizes `blocks` blocks of 32 floats from `x` (ggml's quantize_row_q8_1 arithmetic).
 @inlinable
 public func quantizeActivations(_ x: UnsafePointer<Float>, blocks nb: Int,
                                 values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
                                 sums: UnsafeMutablePointer<Float>) {
-    for b in 0..<nb {
-        let v = UnsafeRawPointer(x + b * 32)
-        let lo = v.loadUnaligned(as: SIMD16<Float>.self), hi = v.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-        let amax = pointwiseMax(pointwiseMax(lo, -lo), pointwiseMax(hi, -hi)).max()
-        let d = amax / 127
-        let id: Float = d != 0 ? 1 / d : 0
-        let qlo = roundedToInt32(lo * id), qhi = roundedToInt32(hi * id)
-        let q = UnsafeMutableRawPointer(values + b * 32)
-        q.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: qlo), as: SIMD16<Int8>.self)
-        q.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: qhi), toByteOffset: 16, as: SIMD16<Int8>.self)
-        scales[b] = d
-        sums[b] = d * Float((qlo &+ qhi).wrappedSum())
-    }
-}
-
-/// Rounds half away from zero (|t| ≤ 127.5) and converts, without Swift's generic SIMD
-/// conversions (they compile to out-of-line calls): floor(|t| + 0.49999997) is LLVM's own exact
-/// lowering of `round`, and adding 1.5·2²³ turns a small integral float into its integer bits.
-@inlinable @inline(__always)
-func roundedToInt32(_ t: SIMD16<Float>) -> SIMD16<Int32> {
-    let magnitude = (pointwiseMax(t, -t) + 0.49999997).rounded(.down)
-    let r = magnitude.replacing(with: -magnitude, where: t .< 0)
-    return unsafeBitCast(r + 12_582_912, to: SIMD16<Int32>.self) &- 0x4B40_0000
-}
-
-/// The scalar twin of `quantizeActivations`.
-public func quantizeActivationsScalar(_ x: UnsafePointer<Float>, blocks nb: Int,
-                                      values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
-                                      sums: UnsafeMutablePointer<Float>) {
     for b in 0..<nb {
         let v = x + b * 32
         var amax: Float = 0

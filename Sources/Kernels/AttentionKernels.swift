@@ -60,6 +60,81 @@ public enum AttentionKernels {
         }
     }
 
+    /// `scores` for up to four query heads that share one KV head (grouped-query attention): each
+    /// key vector is loaded once for all of them, which divides the cache reads of attention by the
+    /// group size; two partial sums per head keep eight FMA chains in flight. Head h reads its
+    /// query at q + h·queryStride and writes its scores at scores + h·scoreStride. Needs
+    /// `supportsHeads`; missing heads (heads < 4) repeat head 0, computing and storing the same
+    /// values again.
+    @inlinable
+    public static func scoresHeads(queries q: UnsafePointer<Float>, queryStride: Int, heads: Int, keyBlock kt: UnsafePointer<Float>,
+                                   blockSize bs: Int, count: Int, headDim hd: Int, scale: Float,
+                                   into scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+        let q1 = heads > 1 ? q + queryStride : q, q2 = heads > 2 ? q + 2 * queryStride : q, q3 = heads > 3 ? q + 3 * queryStride : q
+        let s1 = heads > 1 ? scores + scoreStride : scores, s2 = heads > 2 ? scores + 2 * scoreStride : scores
+        let s3 = heads > 3 ? scores + 3 * scoreStride : scores
+        var p0 = 0
+        while p0 < count {
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+            let k = kt + p0
+            var d = 0
+            while d < hd {
+                let ka = load(k + d * bs), kb = load(k + (d + 1) * bs)
+                a0.addProduct(SIMD16(repeating: q[d]), ka); b0.addProduct(SIMD16(repeating: q[d + 1]), kb)
+                a1.addProduct(SIMD16(repeating: q1[d]), ka); b1.addProduct(SIMD16(repeating: q1[d + 1]), kb)
+                a2.addProduct(SIMD16(repeating: q2[d]), ka); b2.addProduct(SIMD16(repeating: q2[d + 1]), kb)
+                a3.addProduct(SIMD16(repeating: q3[d]), ka); b3.addProduct(SIMD16(repeating: q3[d + 1]), kb)
+                d += 2
+            }
+            let m = min(16, count - p0)
+            storeScores((a0 + b0) * scale, scores + p0, m)
+            storeScores((a1 + b1) * scale, s1 + p0, m)
+            storeScores((a2 + b2) * scale, s2 + p0, m)
+            storeScores((a3 + b3) * scale, s3 + p0, m)
+            p0 += 16
+        }
+    }
+
+    /// `accumulate` for up to four query heads sharing one KV head (head dimension 64): each value
+    /// vector is loaded once for all. Weights of head h at w + h·weightStride, its output at
+    /// out + h·outStride; missing heads repeat head 0 as in `scoresHeads`.
+    @inlinable
+    public static func accumulateHeads(weights w: UnsafePointer<Float>, weightStride: Int, heads: Int, values: UnsafePointer<Float>,
+                                       stride: Int, count: Int, into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let w1 = heads > 1 ? w + weightStride : w, w2 = heads > 2 ? w + 2 * weightStride : w, w3 = heads > 3 ? w + 3 * weightStride : w
+        let out1 = heads > 1 ? out + outStride : out, out2 = heads > 2 ? out + 2 * outStride : out
+        let out3 = heads > 3 ? out + 3 * outStride : out
+        var o00 = load(out), o01 = load(out + 16), o02 = load(out + 32), o03 = load(out + 48)
+        var o10 = load(out1), o11 = load(out1 + 16), o12 = load(out1 + 32), o13 = load(out1 + 48)
+        var o20 = load(out2), o21 = load(out2 + 16), o22 = load(out2 + 32), o23 = load(out2 + 48)
+        var o30 = load(out3), o31 = load(out3 + 16), o32 = load(out3 + 32), o33 = load(out3 + 48)
+        for p in 0..<count {
+            let v = values + p * stride
+            let v0 = load(v), v1 = load(v + 16), v2 = load(v + 32), v3 = load(v + 48)
+            let c0 = SIMD16<Float>(repeating: w[p]), c1 = SIMD16<Float>(repeating: w1[p])
+            let c2 = SIMD16<Float>(repeating: w2[p]), c3 = SIMD16<Float>(repeating: w3[p])
+            o00.addProduct(c0, v0); o01.addProduct(c0, v1); o02.addProduct(c0, v2); o03.addProduct(c0, v3)
+            o10.addProduct(c1, v0); o11.addProduct(c1, v1); o12.addProduct(c1, v2); o13.addProduct(c1, v3)
+            o20.addProduct(c2, v0); o21.addProduct(c2, v1); o22.addProduct(c2, v2); o23.addProduct(c2, v3)
+            o30.addProduct(c3, v0); o31.addProduct(c3, v1); o32.addProduct(c3, v2); o33.addProduct(c3, v3)
+        }
+        // Stored last to first: a repeated head (same address as head 0) writes the same values.
+        store(o30, out3); store(o31, out3 + 16); store(o32, out3 + 32); store(o33, out3 + 48)
+        store(o20, out2); store(o21, out2 + 16); store(o22, out2 + 32); store(o23, out2 + 48)
+        store(o10, out1); store(o11, out1 + 16); store(o12, out1 + 32); store(o13, out1 + 48)
+        store(o00, out); store(o01, out + 16); store(o02, out + 32); store(o03, out + 48)
+    }
+
+    /// Whether the grouped kernels apply: blocks of whole vectors and the common head size.
+    @inlinable
+    public static func supportsHeads(blockSize bs: Int, headDim hd: Int) -> Bool { bs % 16 == 0 && hd == 64 }
+
+    @inlinable @inline(__always)
+    static func storeScores(_ r: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ m: Int) {
+        if m == 16 { store(r, p) } else { for j in 0..<m { p[j] = r[j] } }
+    }
+
     public static func scoresScalar(query q: UnsafePointer<Float>, keyBlock kt: UnsafePointer<Float>, blockSize bs: Int, count: Int,
                                     headDim hd: Int, scale: Float, into scores: UnsafeMutablePointer<Float>) {
         for p in 0..<count {

@@ -189,13 +189,40 @@ public final class LlamaModel: @unchecked Sendable {
         let perGroup = (n + LlamaScratch.maxTokenGroups - 1) / LlamaScratch.maxTokenGroups
         let tokenGroups = (n + perGroup - 1) / perGroup   // every group non-empty
         let scoreBase = s.scores.pointer, ctx = s.contextCapacity
+        let grouped = AttentionKernels.supportsHeads(blockSize: bs, headDim: hd) && group > 1
         let q0 = s.q.pointer, out0 = s.attention.pointer
         pool.parallelFor(chunks: c.kvHeads * tokenGroups) { task, _ in
             let kvHead = task % c.kvHeads, g = task / c.kvHeads
-            let scores = scoreBase + task * ctx
+            // One score row per query head of the group (the scratch holds heads × token groups rows).
+            let scores = scoreBase + task * min(group, 4) * ctx
             for i in (g * perGroup)..<min(n, (g + 1) * perGroup) {
                 let last = batch.positions[i]
                 let table = batch.table(batch.sequenceOfToken[i])
+                if grouped {
+                    // The query heads of this KV head, up to four at a time, read each K/V block once.
+                    var h0 = kvHead * group
+                    while h0 < (kvHead + 1) * group {
+                        let heads = min(4, (kvHead + 1) * group - h0)
+                        let q = q0 + i * qDim + h0 * hd, out = out0 + i * qDim + h0 * hd
+                        for j in 0...(last / bs) {
+                            AttentionKernels.scoresHeads(queries: q, queryStride: hd, heads: heads,
+                                                         keyBlock: cache.keyBlock(layer: l, block: table[j]) + kvHead * hd * bs,
+                                                         blockSize: bs, count: min(bs, last + 1 - j * bs), headDim: hd, scale: scale,
+                                                         into: scores + j * bs, scoreStride: ctx)
+                        }
+                        for h in 0..<heads {
+                            Elementwise.softmax(scores + h * ctx, count: last + 1)
+                            (out + h * hd).update(repeating: 0, count: hd)
+                        }
+                        for j in 0...(last / bs) {
+                            AttentionKernels.accumulateHeads(weights: scores + j * bs, weightStride: ctx, heads: heads,
+                                                             values: cache.values(layer: l, block: table[j], slot: 0) + kvHead * hd,
+                                                             stride: kvDim, count: min(bs, last + 1 - j * bs), into: out, outStride: hd)
+                        }
+                        h0 += heads
+                    }
+                    continue
+                }
                 for h in (kvHead * group)..<((kvHead + 1) * group) {
                     let q = q0 + i * qDim + h * hd
                     // Scores block by block, softmax, then the weighted sum of values block by block.

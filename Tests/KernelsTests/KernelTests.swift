@@ -30,3 +30,34 @@ import Foundation
         #expect(abs(x[2] - Float(cos(0.01))) < 1e-6 && abs(x[3] - Float(sin(0.01))) < 1e-6)
     }
 }
+
+/// The vectorized exponential against Foundation's `expf`, and its one-lane twin lane for lane.
+@Suite struct ExponentialTests {
+    @Test func exp16MatchesExpfWithinTwoUlpAndItsTwinExactly() {
+        var x: Float = -87
+        while x <= 88 {
+            var lanes = SIMD16<Float>()
+            for j in 0..<16 { lanes[j] = x + Float(j) * 0.0137 }
+            let v = Elementwise.exp16(lanes)
+            for j in 0..<16 {
+                let exact = expf(lanes[j])
+                #expect(abs(v[j] - exact) <= 2 * exact.ulp, "exp(\(lanes[j])) = \(v[j]) vs \(exact)")
+                #expect(v[j] == Elementwise.exp1(lanes[j]), "twin at \(lanes[j])")
+            }
+            x += 0.731
+        }
+        #expect(Elementwise.exp1(0) == 1)
+        #expect(Elementwise.exp1(-1000) < 1e-37)       // clamped: stands for 0 in a softmax
+        #expect(Elementwise.exp1(1000).isFinite)
+    }
+
+    @Test func swiGLUMatchesItsDefinition() {
+        var rng = SplitMixForTests(5)
+        let n = 37
+        var gate = (0..<n).map { _ in rng.float(-20, 20) }
+        let up = (0..<n).map { _ in rng.float(-2, 2) }
+        let expected = zip(gate, up).map { g, u in g / (1 + expf(-g)) * u }
+        gate.withUnsafeMutableBufferPointer { Elementwise.swiGLU($0.baseAddress!, up: up, count: n) }
+        for i in 0..<n { #expect(abs(gate[i] - expected[i]) <= 4 * max(abs(expected[i]).ulp, Float.leastNormalMagnitude), "\(i)") }
+    }
+}

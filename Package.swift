@@ -109,3 +109,12 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]
 )
+
+// Every Swift target, tests included, is built for the host in release, not only the numeric
+// ones. `@inlinable` kernels are specialized in each module that calls them, and the linker keeps
+// one copy of each specialization: a copy from a module built for baseline x86-64 (no FMA, so
+// `addProduct` became a call to `fmaf` per lane) could stand in for the native one. That made the
+// attention kernels many times slower in a CI run, because a test module called them directly.
+for target in package.targets where target.type != .system && target.name != "CSupport" && target.swiftSettings == nil {
+    target.swiftSettings = nativeRelease
+}

@@ -9,7 +9,7 @@ import LLMBase
 // operations; only `vpdpbusd`, `vcvtdq2ps` and `vcvtph2ps` are intrinsics.
 //
 // Per tile (8 rows × 32 weights) and activation row: 8 `vpdpbusd`, one conversion, one or two
-// FMAs. The weight operands are unpacked once per tile and shared by up to 4 activation rows.
+// FMAs. The weight operands are unpacked once per tile and shared by up to 8 activation rows.
 // Machine code checked with objdump (BENCHMARKS.md, "Machine code of the hot kernels").
 
 /// The 8 chunk operands of one tile: chunk c holds weights 4c..<4c+4 of each of the 8 rows.
@@ -112,6 +112,10 @@ enum VNNIKernels {
         for g in groups {
             let tiles = w + g * nb * T.tileBytes
             var i = 0
+            while i + 8 <= n {
+                rows8(T.self, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
+                i += 8
+            }
             while i + 4 <= n {
                 rows4(T.self, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
                 i += 4
@@ -135,6 +139,43 @@ enum VNNIKernels {
             t += T.tileBytes
         }
         UnsafeMutableRawPointer(y).storeBytes(of: acc, as: SIMD8<Float>.self)
+    }
+
+    /// One group's 8 rows · eight activation rows: eight independent `vpdpbusd` chains per block
+    /// (a chain's latency no longer limits it) and the unpacking shared by eight. 8 operands,
+    /// 8 sums and 8 accumulators fit the 32 vector registers of AVX-512.
+    @inline(__always)
+    static func rows8<T: VNNITile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                                   _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+        var t = tiles
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        let x4 = x3 + k, x5 = x4 + k, x6 = x5 + k, x7 = x6 + k
+        for b in 0..<nb {
+            let ops = T.operands(t)
+            let o = b * 32
+            let s0 = ops.dot(x0 + o), s1 = ops.dot(x1 + o), s2 = ops.dot(x2 + o), s3 = ops.dot(x3 + o)
+            let s4 = ops.dot(x4 + o), s5 = ops.dot(x5 + o), s6 = ops.dot(x6 + o), s7 = ops.dot(x7 + o)
+            T.accumulate(&a0, t, s0, dx: dx[b], sx: sx[b])
+            T.accumulate(&a1, t, s1, dx: dx[b + nb], sx: sx[b + nb])
+            T.accumulate(&a2, t, s2, dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
+            T.accumulate(&a3, t, s3, dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
+            T.accumulate(&a4, t, s4, dx: dx[b + 4 * nb], sx: sx[b + 4 * nb])
+            T.accumulate(&a5, t, s5, dx: dx[b + 5 * nb], sx: sx[b + 5 * nb])
+            T.accumulate(&a6, t, s6, dx: dx[b + 6 * nb], sx: sx[b + 6 * nb])
+            T.accumulate(&a7, t, s7, dx: dx[b + 7 * nb], sx: sx[b + 7 * nb])
+            t += T.tileBytes
+        }
+        let out = UnsafeMutableRawPointer(y), stride = 4 * ldy
+        out.storeBytes(of: a0, as: SIMD8<Float>.self)
+        (out + stride).storeBytes(of: a1, as: SIMD8<Float>.self)
+        (out + 2 * stride).storeBytes(of: a2, as: SIMD8<Float>.self)
+        (out + 3 * stride).storeBytes(of: a3, as: SIMD8<Float>.self)
+        (out + 4 * stride).storeBytes(of: a4, as: SIMD8<Float>.self)
+        (out + 5 * stride).storeBytes(of: a5, as: SIMD8<Float>.self)
+        (out + 6 * stride).storeBytes(of: a6, as: SIMD8<Float>.self)
+        (out + 7 * stride).storeBytes(of: a7, as: SIMD8<Float>.self)
     }
 
     /// One group's 8 rows · four activation rows (`k` bytes apart): the unpacked weights are

@@ -55,7 +55,7 @@ import Testing
     }
 
     /// `rows` activation rows against 16 weight rows (2 groups) of `blocks` blocks.
-    @Test(arguments: Format.allCases, [1, 2, 4, 7, 9])
+    @Test(arguments: Format.allCases, [1, 2, 4, 7, 9, 13, 16])
     func kernelsMatchScalarTwins(_ format: Format, rows n: Int) {
         let m = 16, blocks = 18, k = blocks * 32
         let e = Self.encoding(format)

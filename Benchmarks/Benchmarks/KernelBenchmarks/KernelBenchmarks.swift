@@ -68,6 +68,8 @@ final class Fixtures: @unchecked Sendable {
     let weightsQ4_1: UnsafeRawPointer
     let weightsQ4_0: UnsafeRawPointer
     let weightsQ8_0: UnsafeRawPointer
+    /// The same matrices interleaved 8 rows at a time (`InterleavedLayout`), for the VNNI kernels.
+    let interleaved: [WeightFormat: UnsafeRawPointer]
     let input: UnsafeMutablePointer<Float>          // prefillRows × columnsK activations
     let qValues: UnsafeMutablePointer<Int8>         // prefillRows × columnsK quantized activations
     let qScales: UnsafeMutablePointer<Float>
@@ -92,6 +94,14 @@ final class Fixtures: @unchecked Sendable {
         weightsQ4_0 = quantized(WeightFormat.q4_0.rowBytes(columns: columnsK)) { Q4_0.quantize($0, into: $1, count: $2) }
         weightsQ8_0 = quantized(WeightFormat.q8_0.rowBytes(columns: columnsK)) { Q8_0.quantize($0, into: $1, count: $2) }
         floats.deallocate()
+        var copies: [WeightFormat: UnsafeRawPointer] = [:]
+        for (format, data) in [(WeightFormat.q4_1, weightsQ4_1), (.q4_0, weightsQ4_0), (.q8_0, weightsQ8_0)] {
+            let p = allocate(bytes: format.rowBytes(columns: columnsK) * rowsM)
+            InterleavedLayout.repack(format.encoding, data, rowBytes: format.rowBytes(columns: columnsK),
+                                     groups: 0..<(rowsM / InterleavedLayout.rows), columns: columnsK, into: p)
+            copies[format] = UnsafeRawPointer(p)
+        }
+        interleaved = copies
 
         input = randomFloats(prefillRows * columnsK, seed: 2)
         let nb = prefillRows * blocksPerRow
@@ -109,6 +119,15 @@ final class Fixtures: @unchecked Sendable {
         probabilities = randomFloats(2048, seed: 5)
         decode = MatmulContext(pool: pool, backend: .simd, maxRows: 1, maxColumns: columnsK)
         prefill = MatmulContext(pool: pool, backend: .blas, maxRows: prefillRows, maxColumns: columnsK)
+        auto = MatmulContext(pool: pool, backend: .auto, maxRows: prefillRows, maxColumns: columnsK)
+    }
+
+    let auto: MatmulContext
+
+    /// The matrix with its interleaved copy (what `auto` multiplies on a VNNI build).
+    func interleavedWeights(_ format: WeightFormat) -> WeightMatrix {
+        let plain = weights(format)
+        return WeightMatrix(format: format, data: plain.data, rows: rowsM, columns: columnsK, interleaved: interleaved[format])
     }
 
     /// The first quantized activation row.
@@ -226,6 +245,33 @@ let benchmarks: @Sendable () -> Void = {
                   configuration: configuration([.mflops], maxDuration: .milliseconds(800))) { benchmark in
             let ns = timed(benchmark) { f.prefill.multiply(f.input, rows: prefillRows, weight: w, into: f.output) }
             benchmark.measurement(.mflops, millionsPerSecond(2 * Double(prefillRows) * macsPerMatrix, ns))
+        }
+    }
+
+    // The interleaved kernels (VNNI where the build has them, else their scalar twin: see the
+    // benchmark's name), one thread, one activation row and 512, and `auto` on the 2-thread pool.
+    let kind = InterleavedKernels.vectorized ? "vnni" : "scalar"
+    for (name, format, _, _) in formats {
+        let w = f.interleavedWeights(format)
+        let bytes = Double(w.rowBytes * rowsM)
+        for n in [1, prefillRows] {
+            Benchmark("Interleaved \(kind) \(name) rows=\(n) \(shape)",
+                      configuration: configuration([.weightsMBs, .mmacs], maxDuration: .milliseconds(800))) { benchmark in
+                let ns = timed(benchmark) {
+                    InterleavedKernels.multiply(format.encoding, w.interleaved!, groups: 0..<(rowsM / InterleavedLayout.rows),
+                                                columns: columnsK, values: f.qValues, scales: f.qScales, sums: f.qSums,
+                                                rows: n, into: f.output, ldy: rowsM)
+                }
+                blackHole(f.output[0])
+                benchmark.measurement(.weightsMBs, millionsPerSecond(bytes, ns))
+                benchmark.measurement(.mmacs, millionsPerSecond(Double(n) * macsPerMatrix, ns))
+            }
+            Benchmark("matmul auto \(name) rows=\(n) \(shape)",
+                      configuration: configuration([.weightsMBs, .mflops], maxDuration: .milliseconds(800))) { benchmark in
+                let ns = timed(benchmark) { f.auto.multiply(f.input, rows: n, weight: w, into: f.output) }
+                benchmark.measurement(.weightsMBs, millionsPerSecond(bytes, ns))
+                benchmark.measurement(.mflops, millionsPerSecond(2 * Double(n) * macsPerMatrix, ns))
+            }
         }
     }
 

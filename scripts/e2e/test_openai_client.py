@@ -1,6 +1,10 @@
 """The real binary driven by the official `openai` Python client: completions, chat, chat
 streaming, usage (cached prompt tokens too), n with logprobs, errors as the client raises them,
 and /metrics parsed by prometheus_client."""
+import json
+import time
+from pathlib import Path
+
 import openai
 
 from harness import NAME, Server, run_tests
@@ -9,10 +13,25 @@ server = None
 client = None
 
 
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "q4_1" / "prompts.jsonl"
+
+
 def test_completion_matches_reference_greedy_text():
-    r = client.completions.create(model=NAME, prompt="The capital of France is", max_tokens=12, temperature=0)
-    # ../shared/reference/q4_1/prompts.jsonl: " Paris.\n\nThe answer is: 2018-01-22 12:12:53."
-    assert r.choices[0].text == " Paris.\n\nThe answer is: 201", repr(r.choices[0].text)
+    """The greedy tokens equal the reference's up to its first near-tie (top-1 margin < 0.5, the
+    rule of the kernels issue): the served `auto` backend quantizes activations to 8 bits, as
+    llama.cpp does, and may take the other side of a near-tie after that."""
+    prompt = "The capital of France is"
+    record = next(json.loads(line) for line in REFERENCE.open() if json.loads(line)["prompt"] == prompt)
+    margins = record["top1_margin_per_position"][len(record["prompt_ids"]) - 1:]
+    sure = next((i for i, m in enumerate(margins) if m < 0.5), len(margins))
+    assert sure >= 3, sure   # " Paris", ".", "\n", … before the first near-tie
+    r = client.completions.create(model=NAME, prompt=prompt, max_tokens=12, temperature=0, logprobs=1)
+    tokens = r.choices[0].logprobs.tokens
+    assert len(tokens) == 12
+    prefix = "".join(tokens[:sure])
+    assert r.choices[0].text.startswith(prefix)
+    assert record["greedy_text"].startswith(prefix), (prefix, record["greedy_text"])
+    assert prefix.startswith(" Paris."), prefix
     assert r.choices[0].finish_reason == "length"
     assert r.usage.prompt_tokens == 5 and r.usage.completion_tokens == 12 and r.usage.total_tokens == 17
 
@@ -87,7 +106,13 @@ def test_errors_then_a_valid_request():
 
 
 def test_metrics_parse_as_prometheus_text():
+    # The answer to the last request can reach the client before the engine's next step frees
+    # the request's blocks and updates the gauges: they must reach zero, not instantly.
+    deadline = time.monotonic() + 5
     m = server.metrics()
+    while (m.get("swiftlet_num_requests_running") or m.get("swiftlet_kv_blocks_used")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        m = server.metrics()
     for name in ("swiftlet_num_requests_running", "swiftlet_num_requests_waiting", "swiftlet_kv_blocks_total",
                  "swiftlet_prompt_tokens_total", "swiftlet_generation_tokens_total",
                  "swiftlet_time_to_first_token_seconds_count", "swiftlet_request_success_total"):

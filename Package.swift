@@ -35,6 +35,7 @@ func hostHasAVX512VNNI() -> Bool {
     return false
     #endif
 }
+// Quant and Kernels: the VNNI gemm, and half-precision KV loads in one `vcvtph2ps`.
 let quantRelease: [SwiftSetting] = numericRelease
     + (hostHasAVX512VNNI() ? [.define("SWIFTLET_AVX512_VNNI", .when(configuration: .release))] : [])
 
@@ -65,7 +66,7 @@ let package = Package(
         .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: quantRelease),
         .target(name: "Kernels",
                 dependencies: ["LLMBase", "Quant", "CSupport", .target(name: "CBLAS", condition: .when(traits: ["OpenBLAS"]))],
-                swiftSettings: numericRelease),
+                swiftSettings: quantRelease),
         .target(name: "Tokenizer", dependencies: ["LLMBase", "GGUF"]),
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),
         .target(name: "Models", dependencies: ["LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer"],

@@ -15,6 +15,8 @@ public struct EngineConfiguration: Sendable {
     /// KV pool size in bytes (`--kv-memory`), unless `kvBlocks` is given.
     public var kvMemoryBytes = 1 << 30
     public var kvBlocks: Int?
+    /// Element type of cached keys and values (`--kv-type`).
+    public var kvCacheType = KVCacheType.f16
     /// Longest sequence (prompt + output); default: the model's context length.
     public var contextSize: Int?
     public var prefixCaching = true
@@ -75,7 +77,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let context = min(c.contextSize ?? model.config.contextLength, model.config.contextLength)
         guard context >= 2 else { throw EngineError.invalidParameter("the context must hold at least 2 tokens, got \(context)") }
         let blocksPerSequence = (context + c.blockSize - 1) / c.blockSize
-        let bytesPerBlock = LlamaKVCache.bytesPerBlock(config: model.config, blockSize: c.blockSize)
+        let bytesPerBlock = LlamaKVCache.bytesPerBlock(config: model.config, blockSize: c.blockSize, type: c.kvCacheType)
         // At least one full-length sequence must fit, or a long request could never run.
         let blocks = max(c.kvBlocks ?? c.kvMemoryBytes / bytesPerBlock, blocksPerSequence)
         self.model = model
@@ -86,7 +88,7 @@ public final class InferenceEngine: @unchecked Sendable {
         blockCount = blocks
         scheduler = Scheduler(config: SchedulerConfig(maxBatchTokens: c.maxBatchTokens, maxSequences: c.maxSequences),
                               kvCache: KVCacheManager(blockCount: blocks, blockSize: c.blockSize, prefixCaching: c.prefixCaching))
-        cache = model.makePagedCache(blockCount: blocks, blockSize: c.blockSize)
+        cache = model.makePagedCache(blockCount: blocks, blockSize: c.blockSize, type: c.kvCacheType)
         scratch = model.makeScratch(maxTokens: c.maxBatchTokens, contextCapacity: context, logitRows: c.maxSequences)
         batch = LlamaBatch(capacity: c.maxBatchTokens, maxSequences: c.maxSequences,
                            maxBlockEntries: c.maxSequences * blocksPerSequence)

@@ -19,6 +19,8 @@ public final class MatmulContext: @unchecked Sendable {
     public let maxColumns: Int
     private let activations: QuantizedActivations
     private let tiles: AlignedFloatBuffer
+    /// Input, rows and columns whose 8-bit activations are in `activations` (nil: none valid).
+    private var lastQuantized: (UnsafePointer<Float>, Int, Int)?
     static let rowsPerChunk = 16
     static let tileRows = 64
 
@@ -45,12 +47,19 @@ public final class MatmulContext: @unchecked Sendable {
         #endif
     }
 
-    /// y = x · wᵀ for `n` rows of x.
-    public func multiply(_ x: UnsafePointer<Float>, rows n: Int, weight w: WeightMatrix, into y: UnsafeMutablePointer<Float>) {
+    /// y = x · wᵀ for `n` rows of x. `sameInput`: x is the input of the previous call, unchanged
+    /// since (Q, K and V of one norm; gate and up), so its 8-bit activations are reused when that
+    /// call quantized the same rows and columns.
+    public func multiply(_ x: UnsafePointer<Float>, rows n: Int, weight w: WeightMatrix, into y: UnsafeMutablePointer<Float>,
+                         sameInput: Bool = false) {
         precondition(n <= maxRows && w.columns <= maxColumns, "matmul scratch too small")
+        var quantized = false
+        if sameInput, let last = lastQuantized { quantized = last.0 == x && last.1 == n && last.2 == w.columns }
+        lastQuantized = nil
         switch MatmulPlanner.path(backend, format: w.format, rows: n, interleaved: w.interleaved != nil) {
         case .interleaved:
-            quantizeActivations(x, rows: n, columns: w.columns)
+            if !quantized { quantizeActivations(x, rows: n, columns: w.columns) }
+            lastQuantized = (x, n, w.columns)
             interleavedGemm(rows: n, w, y)
         case .blas:
             #if OpenBLAS
@@ -61,7 +70,8 @@ public final class MatmulContext: @unchecked Sendable {
         case .panel:
             panelGemm(x, rows: n, w, y)
         case .integer:
-            quantizeActivations(x, rows: n, columns: w.columns)
+            if !quantized { quantizeActivations(x, rows: n, columns: w.columns) }
+            lastQuantized = (x, n, w.columns)
             switch w.format {
             case .q8_0: integerGemm(Q8_0Format.self, rows: n, w, y)
             case .q4_0: integerGemm(Q4_0Format.self, rows: n, w, y)

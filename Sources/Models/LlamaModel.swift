@@ -28,17 +28,17 @@ public final class LlamaModel: @unchecked Sendable {
     public static let contiguousBlockSize = 16
 
     /// A cache for one sequence of up to `capacity` positions, in blocks 0, 1, 2, … in order.
-    public func makeCache(capacity: Int) throws -> LlamaKVCache {
+    public func makeCache(capacity: Int, type: KVCacheType = .f16) throws -> LlamaKVCache {
         guard capacity > 0, capacity <= config.contextLength else {
             throw ModelError.contextTooLong(requested: capacity, maximum: config.contextLength)
         }
         let bs = Self.contiguousBlockSize
-        return LlamaKVCache(config: config, blockCount: (capacity + bs - 1) / bs, blockSize: bs)
+        return LlamaKVCache(config: config, blockCount: (capacity + bs - 1) / bs, blockSize: bs, type: type)
     }
 
     /// A paged cache of `blockCount` blocks of `blockSize` positions, shared by many sequences.
-    public func makePagedCache(blockCount: Int, blockSize: Int) -> LlamaKVCache {
-        LlamaKVCache(config: config, blockCount: max(blockCount, 1), blockSize: max(blockSize, 1))
+    public func makePagedCache(blockCount: Int, blockSize: Int, type: KVCacheType = .f16) -> LlamaKVCache {
+        LlamaKVCache(config: config, blockCount: max(blockCount, 1), blockSize: max(blockSize, 1), type: type)
     }
 
     /// Scratch for passes of up to `maxTokens` tokens over a context of `contextCapacity`;
@@ -106,18 +106,20 @@ public final class LlamaModel: @unchecked Sendable {
             //    sequence's later tokens in this batch see its earlier ones.
             forEachRow(n) { i in Elementwise.rmsNorm(x + i * dim, weight: layer.attentionNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
             mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
             forEachRow(n) { i in
                 let p = batch.positions[i]
                 rope.apply(query: s.q.pointer + i * qDim, heads: c.heads, key: s.k.pointer + i * kvDim,
                            kvHeads: c.kvHeads, position: p)
                 let block = batch.table(batch.sequenceOfToken[i])[p / bs]
-                cache.storeKeys(s.k.pointer + i * kvDim, layer: l, block: block, slot: p % bs)
-                cache.values(layer: l, block: block, slot: p % bs).update(from: s.v.pointer + i * kvDim, count: kvDim)
+                cache.store(keys: s.k.pointer + i * kvDim, values: s.v.pointer + i * kvDim, layer: l, block: block, slot: p % bs)
             }
             // 3. Causal grouped-query attention: each query head reads its shared KV head.
-            attend(layer: l, batch: batch, cache: cache, scratch: s)
+            switch cache.type {
+            case .f16: attend(layer: l, batch: batch, cache: cache, scratch: s, element: Half.self)
+            case .f32: attend(layer: l, batch: batch, cache: cache, scratch: s, element: Float.self)
+            }
             // 4. Output projection and residual.
             mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
             forEachRow(n) { i in Elementwise.add(s.projected.pointer + i * dim, into: x + i * dim, count: dim) }
@@ -125,7 +127,7 @@ public final class LlamaModel: @unchecked Sendable {
             // 5. Feed-forward: RMSNorm → SwiGLU (silu(gate) ⊙ up) → down → residual.
             forEachRow(n) { i in Elementwise.rmsNorm(x + i * dim, weight: layer.ffnNorm, count: dim, epsilon: c.rmsEpsilon, into: xn + i * dim) }
             mm.multiply(xn, rows: n, weight: layer.wGate, into: s.gate.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wUp, into: s.up.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wUp, into: s.up.pointer, sameInput: true)
             forEachRow(n) { i in Elementwise.swiGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }
             mm.multiply(s.gate.pointer, rows: n, weight: layer.wDown, into: s.projected.pointer)
             forEachRow(n) { i in Elementwise.add(s.projected.pointer + i * dim, into: x + i * dim, count: dim) }
@@ -181,7 +183,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// (KV head, group of tokens): the query heads sharing a KV head run in one task, so its K
     /// and V blocks are read from memory once and then from L1. Each task has its own row of
     /// score scratch.
-    private func attend(layer l: Int, batch: LlamaBatch, cache: LlamaKVCache, scratch s: LlamaScratch) {
+    private func attend<E: KVCacheElement>(layer l: Int, batch: LlamaBatch, cache: LlamaKVCache, scratch s: LlamaScratch, element: E.Type) {
         let c = config, hd = c.headDim, qDim = c.queryDim, kvDim = c.kvDim, bs = cache.blockSize
         let n = batch.tokenCount
         let group = c.heads / c.kvHeads
@@ -206,7 +208,7 @@ public final class LlamaModel: @unchecked Sendable {
                         let q = q0 + i * qDim + h0 * hd, out = out0 + i * qDim + h0 * hd
                         for j in 0...(last / bs) {
                             AttentionKernels.scoresHeads(queries: q, queryStride: hd, heads: heads,
-                                                         keyBlock: cache.keyBlock(layer: l, block: table[j]) + kvHead * hd * bs,
+                                                         keyBlock: cache.keyBlock(layer: l, block: table[j], as: E.self) + kvHead * hd * bs,
                                                          blockSize: bs, count: min(bs, last + 1 - j * bs), headDim: hd, scale: scale,
                                                          into: scores + j * bs, scoreStride: ctx)
                         }
@@ -216,7 +218,7 @@ public final class LlamaModel: @unchecked Sendable {
                         }
                         for j in 0...(last / bs) {
                             AttentionKernels.accumulateHeads(weights: scores + j * bs, weightStride: ctx, heads: heads,
-                                                             values: cache.values(layer: l, block: table[j], slot: 0) + kvHead * hd,
+                                                             values: cache.values(layer: l, block: table[j], slot: 0, as: E.self) + kvHead * hd,
                                                              stride: kvDim, count: min(bs, last + 1 - j * bs), into: out, outStride: hd)
                         }
                         h0 += heads
@@ -227,7 +229,7 @@ public final class LlamaModel: @unchecked Sendable {
                     let q = q0 + i * qDim + h * hd
                     // Scores block by block, softmax, then the weighted sum of values block by block.
                     for j in 0...(last / bs) {
-                        AttentionKernels.scores(query: q, keyBlock: cache.keyBlock(layer: l, block: table[j]) + kvHead * hd * bs,
+                        AttentionKernels.scores(query: q, keyBlock: cache.keyBlock(layer: l, block: table[j], as: E.self) + kvHead * hd * bs,
                                                 blockSize: bs, count: min(bs, last + 1 - j * bs), headDim: hd, scale: scale,
                                                 into: scores + j * bs)
                     }
@@ -236,7 +238,7 @@ public final class LlamaModel: @unchecked Sendable {
                     out.update(repeating: 0, count: hd)
                     for j in 0...(last / bs) {
                         AttentionKernels.accumulate(weights: scores + j * bs,
-                                                    values: cache.values(layer: l, block: table[j], slot: 0) + kvHead * hd,
+                                                    values: cache.values(layer: l, block: table[j], slot: 0, as: E.self) + kvHead * hd,
                                                     stride: kvDim, count: min(bs, last + 1 - j * bs), headDim: hd, into: out)
                     }
                 }

@@ -17,6 +17,9 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Longest sequence, prompt plus output (default: the model's context length).")
     var ctx: Int?
 
+    @Option(help: "Element type of cached keys and values: f16 (half the memory and bandwidth) or f32.")
+    var kvType: KVCacheType = .f16
+
     @Option(help: "Positions per KV block.")
     var blockSize: Int = 16
 
@@ -36,6 +39,7 @@ struct EngineOptions: ParsableArguments {
         c.maxBatchTokens = maxBatchTokens
         c.maxSequences = maxSeqs
         c.blockSize = blockSize
+        c.kvCacheType = kvType
         c.kvMemoryBytes = Self.bytes(kvMemory) ?? c.kvMemoryBytes
         if let ctx {
             guard ctx <= model.config.contextLength else {
@@ -76,3 +80,5 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) 
 private final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, Error>?
 }
+
+extension KVCacheType: ExpressibleByArgument {}

@@ -55,6 +55,38 @@ import Glibc
         }
     }
 
+    /// `sameInput` reuses the previous call's 8-bit activations only for the same input, rows and
+    /// columns: results equal fresh calls, including after a call on another input in between.
+    @Test(arguments: [1, 9])
+    func sameInputReusesActivationsOnlyWhenTheyMatch(rows n: Int) {
+        let k = 64, m = 32
+        var rng = SplitMixForTests(UInt64(n))
+        let weights = (0..<3).map { _ -> [UInt8] in
+            let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+            var b = [UInt8](repeating: 0, count: WeightFormat.q8_0.rowBytes(columns: k) * m)
+            wf.withUnsafeBufferPointer { s in b.withUnsafeMutableBytes { Q8_0.quantize(s.baseAddress!, into: $0.baseAddress!, count: m * k) } }
+            return b
+        }
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }, other = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        let context = MatmulContext(pool: Self.pool, backend: .auto, maxRows: n, maxColumns: k)
+        func product(_ input: [Float], _ i: Int, sameInput: Bool) -> [Float] {
+            var y = [Float](repeating: .nan, count: n * m)
+            weights[i].withUnsafeBytes { raw in
+                let w = WeightMatrix(format: .q8_0, data: raw.baseAddress!, rows: m, columns: k)
+                input.withUnsafeBufferPointer { x in
+                    y.withUnsafeMutableBufferPointer { context.multiply(x.baseAddress!, rows: n, weight: w, into: $0.baseAddress!, sameInput: sameInput) }
+                }
+            }
+            return y
+        }
+        let fresh = (0..<3).map { product(x, $0, sameInput: false) }
+        _ = product(x, 0, sameInput: false)
+        #expect(product(x, 1, sameInput: true) == fresh[1])
+        #expect(product(x, 2, sameInput: true) == fresh[2])
+        _ = product(other, 0, sameInput: false)
+        #expect(product(x, 1, sameInput: true) == fresh[1])   // another input in between: quantized again
+    }
+
     @Test func poolRunsEveryChunkOnceAndReportsThreads() {
         let pool = ComputePool(threads: 3)
         for chunks in [0, 1, 2, 7, 1000] {

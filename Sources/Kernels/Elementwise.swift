@@ -16,10 +16,15 @@ public enum Elementwise {
     /// `exp16`: a scalar `expf` per attention score was most of a long-context prefill's softmax.
     @inlinable
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-        var maxv = -Float.infinity
-        for i in 0..<n { maxv = max(maxv, x[i]) }
-        var sum: Float = 0
+        // The maximum 16 lanes at a time: a scalar `max` chain compiles to one compare and masked
+        // move per element, each waiting for the last (it cost as much as scoring the positions).
         var i = 0
+        var lanes = SIMD16<Float>(repeating: -.infinity)
+        while i + 16 <= n { lanes = pointwiseMax(lanes, load(x + i)); i += 16 }
+        var maxv = lanes.max()
+        while i < n { maxv = max(maxv, x[i]); i += 1 }
+        var sum: Float = 0
+        i = 0
         var sums = SIMD16<Float>()
         while i + 16 <= n {
             let e = exp16(load(x + i) - SIMD16(repeating: maxv))

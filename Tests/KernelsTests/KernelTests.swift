@@ -19,6 +19,19 @@ import Foundation
         #expect(x[2] > x[1] && x[1] > x[0])
     }
 
+    /// Lengths across the 16-lane body and the tail, with the maximum in either: equal to a softmax
+    /// in Double (large values: a wrong maximum would overflow or lose every term).
+    @Test(arguments: [5, 16, 37, 300], [false, true])
+    func softmaxMatchesDoubleWhereverTheMaximumIs(count n: Int, maximumInTail: Bool) {
+        var rng = SplitMixForTests(UInt64(n))
+        var x = (0..<n).map { _ in rng.float(-20, 20) + 500 }
+        x[maximumInTail ? n - 1 : 0] = 530
+        let m = Double(x.max()!)
+        let e = x.map { Foundation.exp(Double($0) - m) }, total = e.reduce(0, +)
+        Elementwise.softmax(&x, count: n)
+        for i in 0..<n { #expect(abs(Double(x[i]) - e[i] / total) <= 1e-6, "n \(n) [\(i)]") }
+    }
+
     @Test func ropeRotatesPairsAndKeepsNorm() {
         let rope = Rope(headDim: 4, ropeDim: 4, base: 10000)
         var x: [Float] = [1, 0, 1, 0]

@@ -54,10 +54,11 @@ import Testing
         return max(total, 1e-6)
     }
 
-    /// `rows` activation rows against 16 weight rows (2 groups) of `blocks` blocks.
+    /// `rows` activation rows against 24 weight rows (3 groups: a pair of groups in 512-bit vectors
+    /// and one alone) of `blocks` blocks.
     @Test(arguments: Format.allCases, [1, 2, 4, 7, 9, 13, 16])
     func kernelsMatchScalarTwins(_ format: Format, rows n: Int) {
-        let m = 16, blocks = 18, k = blocks * 32
+        let m = 24, blocks = 18, k = blocks * 32
         let e = Self.encoding(format)
         let weights = DotKernelTests.makeCase(format, rows: m, blocks: blocks, seed: UInt64(n))
         // n activation rows, each quantized as the matmul does.
@@ -69,14 +70,14 @@ import Testing
         var packed = [UInt8](repeating: 0, count: weights.weights.count)
         weights.weights.withUnsafeBytes { src in
             packed.withUnsafeMutableBytes { dst in
-                InterleavedLayout.repack(e, src.baseAddress!, rowBytes: weights.rowBytes, groups: 0..<2, columns: k, into: dst.baseAddress!)
+                InterleavedLayout.repack(e, src.baseAddress!, rowBytes: weights.rowBytes, groups: 0..<3, columns: k, into: dst.baseAddress!)
             }
         }
         var fast = [Float](repeating: .nan, count: n * m), twin = fast
         packed.withUnsafeBytes { w in
-            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
+            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums,
                                         rows: n, into: &fast, ldy: m)
-            InterleavedKernels.multiplyScalar(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
+            InterleavedKernels.multiplyScalar(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums,
                                               rows: n, into: &twin, ldy: m)
         }
         let budget = DotKernelTests.budget[format]!

@@ -159,6 +159,84 @@ public enum AttentionKernels {
         store(o00, out); store(o01, out + 16); store(o02, out + 32); store(o03, out + 48)
     }
 
+    /// `scoresHeads` for two tokens of one sequence, three heads each (six lanes): prefill's
+    /// tokens share every earlier key block, so each key vector is loaded and widened once for six
+    /// query rows instead of three. Token t's head h reads its query at
+    /// q + t·tokenStride + h·queryStride and writes its scores at scores + (3t + h)·scoreStride.
+    @inlinable
+    public static func scoresTokenPair<E: KVCacheElement>(queries q: UnsafePointer<Float>, queryStride: Int, tokenStride: Int,
+                                                          keyBlock kt: UnsafePointer<E>, blockSize bs: Int, count: Int, headDim hd: Int,
+                                                          scale: Float, into scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+        let q1 = q + queryStride, q2 = q + 2 * queryStride
+        let r0 = q + tokenStride, r1 = r0 + queryStride, r2 = r0 + 2 * queryStride
+        var p0 = 0
+        while p0 < count {
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>()
+            var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>()
+            var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>()
+            var e0 = SIMD16<Float>(), e1 = SIMD16<Float>(), e2 = SIMD16<Float>()
+            let k = kt + p0
+            var d = 0
+            while d < hd {
+                let ka = E.load16(k + d * bs), kb = E.load16(k + (d + 1) * bs)
+                a0.addProduct(SIMD16(repeating: q[d]), ka); b0.addProduct(SIMD16(repeating: q[d + 1]), kb)
+                a1.addProduct(SIMD16(repeating: q1[d]), ka); b1.addProduct(SIMD16(repeating: q1[d + 1]), kb)
+                a2.addProduct(SIMD16(repeating: q2[d]), ka); b2.addProduct(SIMD16(repeating: q2[d + 1]), kb)
+                c0.addProduct(SIMD16(repeating: r0[d]), ka); e0.addProduct(SIMD16(repeating: r0[d + 1]), kb)
+                c1.addProduct(SIMD16(repeating: r1[d]), ka); e1.addProduct(SIMD16(repeating: r1[d + 1]), kb)
+                c2.addProduct(SIMD16(repeating: r2[d]), ka); e2.addProduct(SIMD16(repeating: r2[d + 1]), kb)
+                d += 2
+            }
+            let m = min(16, count - p0), s = scores + p0
+            storeScores((a0 + b0) * scale, s, m)
+            storeScores((a1 + b1) * scale, s + scoreStride, m)
+            storeScores((a2 + b2) * scale, s + 2 * scoreStride, m)
+            storeScores((c0 + e0) * scale, s + 3 * scoreStride, m)
+            storeScores((c1 + e1) * scale, s + 4 * scoreStride, m)
+            storeScores((c2 + e2) * scale, s + 5 * scoreStride, m)
+            p0 += 16
+        }
+    }
+
+    /// `accumulateHeads` for two tokens of one sequence, three heads each (head dimension 64):
+    /// weights of token t's head h at w + (3t + h)·weightStride, its output at
+    /// out + t·outTokenStride + h·outStride. 24 accumulators and the 4 value vectors fit the 32
+    /// registers of AVX-512 (elsewhere the compiler spills some; the arithmetic is the same).
+    @inlinable
+    public static func accumulateTokenPair<E: KVCacheElement>(weights w: UnsafePointer<Float>, weightStride: Int, values: UnsafePointer<E>,
+                                                              stride: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+                                                              outStride: Int, outTokenStride: Int) {
+        @inline(__always) func row(_ o: UnsafeMutablePointer<Float>) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+            (load(o), load(o + 16), load(o + 32), load(o + 48))
+        }
+        let o0 = out, o1 = out + outStride, o2 = out + 2 * outStride
+        let t0 = out + outTokenStride, t1 = t0 + outStride, t2 = t0 + 2 * outStride
+        var (x00, x01, x02, x03) = row(o0), (x10, x11, x12, x13) = row(o1), (x20, x21, x22, x23) = row(o2)
+        var (y00, y01, y02, y03) = row(t0), (y10, y11, y12, y13) = row(t1), (y20, y21, y22, y23) = row(t2)
+        for p in 0..<count {
+            let v = values + p * stride
+            let v0 = E.load16(v), v1 = E.load16(v + 16), v2 = E.load16(v + 32), v3 = E.load16(v + 48)
+            var c = SIMD16<Float>(repeating: w[p])
+            x00.addProduct(c, v0); x01.addProduct(c, v1); x02.addProduct(c, v2); x03.addProduct(c, v3)
+            c = SIMD16<Float>(repeating: w[p + weightStride])
+            x10.addProduct(c, v0); x11.addProduct(c, v1); x12.addProduct(c, v2); x13.addProduct(c, v3)
+            c = SIMD16<Float>(repeating: w[p + 2 * weightStride])
+            x20.addProduct(c, v0); x21.addProduct(c, v1); x22.addProduct(c, v2); x23.addProduct(c, v3)
+            c = SIMD16<Float>(repeating: w[p + 3 * weightStride])
+            y00.addProduct(c, v0); y01.addProduct(c, v1); y02.addProduct(c, v2); y03.addProduct(c, v3)
+            c = SIMD16<Float>(repeating: w[p + 4 * weightStride])
+            y10.addProduct(c, v0); y11.addProduct(c, v1); y12.addProduct(c, v2); y13.addProduct(c, v3)
+            c = SIMD16<Float>(repeating: w[p + 5 * weightStride])
+            y20.addProduct(c, v0); y21.addProduct(c, v1); y22.addProduct(c, v2); y23.addProduct(c, v3)
+        }
+        store(x00, o0); store(x01, o0 + 16); store(x02, o0 + 32); store(x03, o0 + 48)
+        store(x10, o1); store(x11, o1 + 16); store(x12, o1 + 32); store(x13, o1 + 48)
+        store(x20, o2); store(x21, o2 + 16); store(x22, o2 + 32); store(x23, o2 + 48)
+        store(y00, t0); store(y01, t0 + 16); store(y02, t0 + 32); store(y03, t0 + 48)
+        store(y10, t1); store(y11, t1 + 16); store(y12, t1 + 32); store(y13, t1 + 48)
+        store(y20, t2); store(y21, t2 + 16); store(y22, t2 + 32); store(y23, t2 + 48)
+    }
+
     /// Whether the grouped kernels apply: blocks of whole vectors and the common head size.
     @inlinable
     public static func supportsHeads(blockSize bs: Int, headDim hd: Int) -> Bool { bs % 16 == 0 && hd == 64 }

@@ -192,14 +192,48 @@ public final class LlamaModel: @unchecked Sendable {
         let tokenGroups = (n + perGroup - 1) / perGroup   // every group non-empty
         let scoreBase = s.scores.pointer, ctx = s.contextCapacity
         let grouped = AttentionKernels.supportsHeads(blockSize: bs, headDim: hd) && group > 1
+        // Groups of three heads (SmolLM2's 9 over 3) take consecutive tokens of a sequence in pairs.
+        let pairs = grouped && group == 3
         let q0 = s.q.pointer, out0 = s.attention.pointer
         pool.parallelFor(chunks: c.kvHeads * tokenGroups) { task, _ in
             let kvHead = task % c.kvHeads, g = task / c.kvHeads
-            // One score row per query head of the group (the scratch holds heads × token groups rows).
-            let scores = scoreBase + task * min(group, 4) * ctx
-            for i in (g * perGroup)..<min(n, (g + 1) * perGroup) {
+            // One score row per query head of the group, two tokens' worth (the scratch holds
+            // 2 × heads × token groups rows).
+            let scores = scoreBase + task * 2 * group * ctx
+            let end = min(n, (g + 1) * perGroup)
+            var i = g * perGroup
+            while i < end {
                 let last = batch.positions[i]
                 let table = batch.table(batch.sequenceOfToken[i])
+                defer { i += 1 }
+                if pairs && i + 1 < end && batch.sequenceOfToken[i + 1] == batch.sequenceOfToken[i] && batch.positions[i + 1] == last + 1 {
+                    // Two consecutive prompt tokens of one sequence: each K/V vector read once for
+                    // both. Token i also scores position last + 1 (token i + 1's, already stored);
+                    // its weight is zeroed after the softmax, so the sums equal the one-token path's.
+                    let h0 = kvHead * 3, next = last + 1
+                    let q = q0 + i * qDim + h0 * hd, out = out0 + i * qDim + h0 * hd
+                    for j in 0...(next / bs) {
+                        AttentionKernels.scoresTokenPair(queries: q, queryStride: hd, tokenStride: qDim,
+                                                         keyBlock: cache.keyBlock(layer: l, block: table[j], as: E.self) + kvHead * hd * bs,
+                                                         blockSize: bs, count: min(bs, next + 1 - j * bs), headDim: hd, scale: scale,
+                                                         into: scores + j * bs, scoreStride: ctx)
+                    }
+                    for h in 0..<3 {
+                        Elementwise.softmax(scores + h * ctx, count: last + 1)
+                        scores[h * ctx + next] = 0
+                        Elementwise.softmax(scores + (3 + h) * ctx, count: next + 1)
+                        (out + h * hd).update(repeating: 0, count: hd)
+                        (out + qDim + h * hd).update(repeating: 0, count: hd)
+                    }
+                    for j in 0...(next / bs) {
+                        AttentionKernels.accumulateTokenPair(weights: scores + j * bs, weightStride: ctx,
+                                                             values: cache.values(layer: l, block: table[j], slot: 0, as: E.self) + kvHead * hd,
+                                                             stride: kvDim, count: min(bs, next + 1 - j * bs), into: out,
+                                                             outStride: hd, outTokenStride: qDim)
+                    }
+                    i += 1
+                    continue
+                }
                 if grouped {
                     // The query heads of this KV head, up to four at a time, read each K/V block once.
                     var h0 = kvHead * group

@@ -117,7 +117,7 @@ public final class LlamaScratch: @unchecked Sendable {
     let projected: AlignedFloatBuffer  // [n, hidden] output of wo or w_down
     let gate: AlignedFloatBuffer       // [n, ffn]
     let up: AlignedFloatBuffer         // [n, ffn]
-    let scores: AlignedFloatBuffer     // [attentionTasks, context] scores, one row per parallel task
+    let scores: AlignedFloatBuffer     // [2 · heads · token groups, context] score rows of the parallel tasks
     let logitStore: AlignedFloatBuffer // [logitRows, vocab]
     let contextCapacity: Int
     /// Rows of logits a pass may return (all tokens' when asked, else one).
@@ -144,7 +144,7 @@ public final class LlamaScratch: @unchecked Sendable {
         projected = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
         gate = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
         up = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
-        scores = AlignedFloatBuffer(count: c.heads * Self.maxTokenGroups * contextCapacity)
+        scores = AlignedFloatBuffer(count: 2 * c.heads * Self.maxTokenGroups * contextCapacity)
         logitStore = AlignedFloatBuffer(count: logitRows * c.vocabularySize)
     }
 

@@ -14,6 +14,44 @@ import Testing
         check(heads: heads, count: count, element: Half.self)
     }
 
+    /// Two tokens × three heads against the one-head scalar twins, lane by lane.
+    @Test(arguments: [16, 7])
+    func tokenPairKernelsMatchScalarTwins(count: Int) {
+        let hd = 64, bs = 16, ctx = 40, qDim = 5 * hd
+        var rng = SplitMixForTests(UInt64(count))
+        let queries = (0..<(2 * qDim)).map { _ in rng.float(-1, 1) }           // two tokens, heads at hd apart
+        let keys = (0..<(hd * bs)).map { _ in Half.rounding(rng.float(-1, 1)) }
+        let values = (0..<(bs * 3 * hd)).map { _ in Half.rounding(rng.float(-1, 1)) }
+        var scores = [Float](repeating: .nan, count: 6 * ctx)
+        AttentionKernels.scoresTokenPair(queries: queries, queryStride: hd, tokenStride: qDim, keyBlock: keys, blockSize: bs,
+                                         count: count, headDim: hd, scale: 0.125, into: &scores, scoreStride: ctx)
+        var out = (0..<(2 * qDim)).map { _ in rng.float(-1, 1) }
+        let before = out
+        out.withUnsafeMutableBufferPointer { o in
+            AttentionKernels.accumulateTokenPair(weights: scores, weightStride: ctx, values: values, stride: 3 * hd, count: count,
+                                                 into: o.baseAddress!, outStride: hd, outTokenStride: qDim)
+        }
+        for t in 0..<2 {
+            for h in 0..<3 {
+                let lane = 3 * t + h, q = t * qDim + h * hd
+                var expected = [Float](repeating: 0, count: count)
+                queries.withUnsafeBufferPointer { qs in
+                    AttentionKernels.scoresScalar(query: qs.baseAddress! + q, keyBlock: keys, blockSize: bs, count: count,
+                                                  headDim: hd, scale: 0.125, into: &expected)
+                }
+                for p in 0..<count { #expect(abs(scores[lane * ctx + p] - expected[p]) <= 1e-5, "t \(t) h \(h) p \(p)") }
+                var expectedOut = Array(before[q..<(q + hd)])
+                scores.withUnsafeBufferPointer { s in
+                    AttentionKernels.accumulateScalar(weights: s.baseAddress! + lane * ctx, values: values, stride: 3 * hd,
+                                                      count: count, headDim: hd, into: &expectedOut)
+                }
+                for d in 0..<hd { #expect(abs(out[q + d] - expectedOut[d]) <= 1e-5, "t \(t) h \(h) d \(d)") }
+            }
+            // Heads 3 and 4 of each token (not in the group) are untouched.
+            for d in (t * qDim + 3 * hd)..<((t + 1) * qDim) { #expect(out[d] == before[d]) }
+        }
+    }
+
     /// The one-head kernels (any head size that is a multiple of 16) on halves against their twins.
     @Test(arguments: [64, 32, 48])
     func oneHeadKernelsMatchScalarTwinsOnHalves(headDim hd: Int) {

@@ -74,6 +74,29 @@ import Testing
         }
     }
 
+    /// Groups of three heads of 64 take consecutive prompt tokens in pairs (`scoresTokenPair`): a
+    /// prompt in one pass (pairs, one straddling a block edge, an odd token left over) gives the
+    /// logits of the same prompt fed one token at a time (no pairs), on F32 and half caches.
+    @Test(arguments: [33, 40], [KVCacheType.f32, .f16])
+    func tokenPairsMatchOneTokenAtATime(count: Int, cache type: KVCacheType) throws {
+        let model = try LlamaModel(gguf: TinyLlama(hidden: 384, heads: 6, kvHeads: 2).open(), backend: .simd)
+        #expect(model.config.headDim == 64 && model.config.heads == 3 * model.config.kvHeads)
+        let ids = (0..<count).map { ($0 * 7 + 3) % model.config.vocabularySize }
+        let vocab = model.config.vocabularySize
+        let batchCache = try model.makeCache(capacity: count, type: type)
+        let scratch = model.makeScratch(maxTokens: count, contextCapacity: count)
+        try ids.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: batchCache, scratch: scratch, allLogits: true) }
+        let batched = (0..<count).map { Array(scratch.logits(row: $0, vocabularySize: vocab)) }
+        let stepCache = try model.makeCache(capacity: count, type: type)
+        let stepScratch = model.makeScratch(maxTokens: 1, contextCapacity: count, allLogits: false)
+        for (pos, id) in ids.enumerated() {
+            try model.forward(token: id, position: pos, cache: stepCache, scratch: stepScratch)
+            let one = stepScratch.logits(row: 0, vocabularySize: vocab)
+            let worst = zip(batched[pos], one).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+            #expect(worst <= 1e-4, "\(type) position \(pos): \(worst)")
+        }
+    }
+
     /// Logits of `ids` fed one token at a time (the decode path: integer kernels on quantized weights).
     func incremental(_ model: LlamaModel, _ ids: [Int]) throws -> [[Float]] {
         let cache = try model.makeCache(capacity: ids.count)

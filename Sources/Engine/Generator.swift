@@ -56,12 +56,12 @@ public final class Generator {
     /// Prompt tokens per forward pass.
     public let chunkSize: Int
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, contextSize: Int, chunkSize: Int = 256) throws {
+    public init(model: LlamaModel, tokenizer: Tokenizer, contextSize: Int, chunkSize: Int = 256, kvCacheType: KVCacheType = .f16) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.contextSize = contextSize
         self.chunkSize = chunkSize
-        cache = try model.makeCache(capacity: contextSize)
+        cache = try model.makeCache(capacity: contextSize, type: kvCacheType)
         scratch = model.makeScratch(maxTokens: chunkSize, contextCapacity: contextSize, allLogits: false)
     }
 

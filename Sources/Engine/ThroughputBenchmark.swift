@@ -21,15 +21,17 @@ public struct ThroughputBenchmark {
 
     public let model: LlamaModel
     public let repetitions: Int
+    public let kvCacheType: KVCacheType
 
-    public init(model: LlamaModel, repetitions: Int) {
+    public init(model: LlamaModel, repetitions: Int, kvCacheType: KVCacheType = .f16) {
         self.model = model
         self.repetitions = repetitions
+        self.kvCacheType = kvCacheType
     }
 
     /// Prompt processing of `tokens` tokens: one warm-up pass, then `repetitions` timed passes.
     public func promptProcessing(tokens: Int, seed: UInt64 = 1) throws -> Result {
-        let cache = try model.makeCache(capacity: tokens)
+        let cache = try model.makeCache(capacity: tokens, type: kvCacheType)
         let scratch = model.makeScratch(maxTokens: tokens, contextCapacity: tokens, allLogits: false)
         let ids = randomTokens(tokens, seed: seed)
         var samples: [Double] = []
@@ -44,7 +46,7 @@ public struct ThroughputBenchmark {
 
     /// Generation of `tokens` tokens one at a time: one warm-up token, then `repetitions` runs.
     public func generation(tokens: Int, seed: UInt64 = 2) throws -> Result {
-        let cache = try model.makeCache(capacity: tokens)
+        let cache = try model.makeCache(capacity: tokens, type: kvCacheType)
         let scratch = model.makeScratch(maxTokens: 1, contextCapacity: tokens, allLogits: false)
         let ids = randomTokens(tokens, seed: seed)
         try model.forward(token: ids[0], position: 0, cache: cache, scratch: scratch)

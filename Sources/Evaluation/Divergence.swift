@@ -22,8 +22,9 @@ public struct Divergence {
     public let base: LlamaModel
     public let model: LlamaModel
     public let ctx: Int
+    public let kvCacheType: KVCacheType
 
-    public init(base: LlamaModel, model: LlamaModel, ctx: Int) throws(EvaluationError) {
+    public init(base: LlamaModel, model: LlamaModel, ctx: Int, kvCacheType: KVCacheType = .f16) throws(EvaluationError) {
         guard base.config.vocabularySize == model.config.vocabularySize else {
             throw .mismatch("the models have different vocabularies (\(base.config.vocabularySize) and \(model.config.vocabularySize) tokens): KL divergence needs the same tokenizer")
         }
@@ -32,13 +33,14 @@ public struct Divergence {
         self.base = base
         self.model = model
         self.ctx = ctx
+        self.kvCacheType = kvCacheType
     }
 
     public func run(_ ids: [Int], progress: ((_ window: Int, _ of: Int, _ meanKL: Double) -> Void)? = nil) throws -> Result {
         let windows = PerplexityRun.windows(ids.count, ctx: ctx)
         guard !windows.isEmpty else { throw EvaluationError.invalid("the text has \(ids.count) tokens; at least 2 are needed") }
         let vocab = base.config.vocabularySize
-        let caches = (try base.makeCache(capacity: ctx), try model.makeCache(capacity: ctx))
+        let caches = (try base.makeCache(capacity: ctx, type: kvCacheType), try model.makeCache(capacity: ctx, type: kvCacheType))
         let scratches = (base.makeScratch(maxTokens: ctx, contextCapacity: ctx), model.makeScratch(maxTokens: ctx, contextCapacity: ctx))
         var nllBase: [Double] = [], nllModel: [Double] = [], kl: [Double] = []
         var agree = 0

@@ -61,10 +61,12 @@ public struct ChoiceScorer {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
     static let blockSize = 16
+    public let kvCacheType: KVCacheType
 
-    public init(model: LlamaModel, tokenizer: Tokenizer) {
+    public init(model: LlamaModel, tokenizer: Tokenizer, kvCacheType: KVCacheType = .f16) {
         self.model = model
         self.tokenizer = tokenizer
+        self.kvCacheType = kvCacheType
     }
 
     /// The harness's split: trailing spaces of the context move to the front of the choice; the
@@ -108,13 +110,13 @@ public struct ChoiceScorer {
         let scratch: LlamaScratch
         let batch: LlamaBatch
 
-        init(model: LlamaModel, items: [Tokenized]) {
+        init(model: LlamaModel, items: [Tokenized], kvCacheType: KVCacheType) {
             let bs = ChoiceScorer.blockSize
             let blocks = items.map { $0.blocks(bs) }.max() ?? 1
             let tokens = items.map(\.batchTokens).max() ?? 1
             let longest = items.map { $0.context.count + ($0.continuations.map(\.count).max() ?? 0) }.max() ?? 1
             let choices = items.map(\.continuations.count).max() ?? 1
-            cache = model.makePagedCache(blockCount: blocks, blockSize: bs)
+            cache = model.makePagedCache(blockCount: blocks, blockSize: bs, type: kvCacheType)
             scratch = model.makeScratch(maxTokens: tokens, contextCapacity: longest, logitRows: tokens)
             batch = LlamaBatch(capacity: tokens, maxSequences: choices, maxBlockEntries: blocks + choices * ((longest + bs - 1) / bs))
         }
@@ -160,7 +162,7 @@ public struct ChoiceScorer {
         guard longest <= model.config.contextLength else {
             throw EvaluationError.invalid("an item needs \(longest) tokens; the model's context holds \(model.config.contextLength)")
         }
-        let state = State(model: model, items: tokenized)
+        let state = State(model: model, items: tokenized, kvCacheType: kvCacheType)
         var picks: [(Int, Int)] = []
         var correct = 0, correctNorm = 0
         for (item, t) in zip(items, tokenized) {

@@ -40,12 +40,15 @@ public struct PerplexityRun {
 
     public let model: LlamaModel
     public let ctx: Int
+    /// Element type of the KV cache (`--kv-type`; half precision by default, as llama.cpp's).
+    public let kvCacheType: KVCacheType
 
-    public init(model: LlamaModel, ctx: Int) throws(EvaluationError) {
+    public init(model: LlamaModel, ctx: Int, kvCacheType: KVCacheType = .f16) throws(EvaluationError) {
         guard ctx >= 2 else { throw .invalid("--ctx must be at least 2, got \(ctx)") }
         guard ctx <= model.config.contextLength else { throw .invalid("--ctx \(ctx) exceeds the model's context of \(model.config.contextLength)") }
         self.model = model
         self.ctx = ctx
+        self.kvCacheType = kvCacheType
     }
 
     /// The windows of `ids`, in order.
@@ -66,7 +69,7 @@ public struct PerplexityRun {
                     progress: ((Window) -> Void)? = nil) throws -> Result {
         let windows = Self.windows(ids.count, ctx: ctx)
         guard !windows.isEmpty else { throw EvaluationError.invalid("the text has \(ids.count) tokens; perplexity needs at least 2") }
-        let cache = try model.makeCache(capacity: ctx)
+        let cache = try model.makeCache(capacity: ctx, type: kvCacheType)
         let scratch = model.makeScratch(maxTokens: ctx, contextCapacity: ctx)
         let vocab = model.config.vocabularySize
         var nll: [Double] = []

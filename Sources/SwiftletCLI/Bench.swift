@@ -82,7 +82,7 @@ struct Bench: ParsableCommand {
             try runConcurrency(llama, gguf: gguf, levels: levels)
             return
         }
-        let bench = ThroughputBenchmark(model: llama, repetitions: repetitions)
+        let bench = ThroughputBenchmark(model: llama, repetitions: repetitions, kvCacheType: engineOptions.kvType)
         var results: [ThroughputBenchmark.Result] = []
         if prompt > 0 { results.append(try bench.promptProcessing(tokens: prompt)) }
         if gen > 0 { results.append(try bench.generation(tokens: gen)) }

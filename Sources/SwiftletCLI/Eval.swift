@@ -25,6 +25,9 @@ struct EvalModelOptions: ParsableArguments {
     @Option(help: "Matmul path: auto, simd, blas, reference.")
     var backend: MatmulBackend = .auto
 
+    @Option(help: "Element type of cached keys and values: f16 (as llama.cpp's default) or f32.")
+    var kvType: KVCacheType = .f16
+
     func load(_ path: String) throws -> (LlamaModel, Tokenizer) {
         let gguf = try GGUFFile(path: path)
         return (try LlamaModel(gguf: gguf, backend: backend, threads: threads), try Tokenizer(gguf: gguf))
@@ -100,7 +103,7 @@ struct EvalPerplexity: ParsableCommand {
         let (llama, tokenizer) = try options.load(model)
         let ids = try text.tokens(tokenizer)
         let (file, ctx) = (text.file, text.ctx)
-        let run = try PerplexityRun(model: llama, ctx: ctx)
+        let run = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType)
         let writer = try saveLogits.map { try TopLogitsWriter(path: $0, model: model, text: file, ctx: ctx, tokens: ids, k: topK) }
         let windows = PerplexityRun.windows(ids.count, ctx: ctx).count
         stderrLine("\(ids.count) tokens, \(windows) windows of \(ctx)")
@@ -149,7 +152,7 @@ struct EvalChoice: ParsableCommand {
         let (llama, tokenizer) = try options.load(model)
         let items = try ChoiceItem.load(task, limit: limit)
         let start = Date()
-        let r = try ChoiceScorer(model: llama, tokenizer: tokenizer).run(items) { done, correct in
+        let r = try ChoiceScorer(model: llama, tokenizer: tokenizer, kvCacheType: options.kvType).run(items) { done, correct in
             if done % 25 == 0 || done == items.count { stderrLine("[\(done)/\(items.count)] acc \(String(format: "%.3f", Double(correct) / Double(done)))") }
         }
         if json {
@@ -216,7 +219,7 @@ struct EvalCompare: ParsableCommand {
                 throw CLIError("the two models have different tokenizers: KL divergence compares distributions over the same vocabulary")
             }
             let ids = try text.tokens(tokenizer)
-            let r = try Divergence(base: baseModel, model: llama, ctx: ctx).run(ids) { w, n, kl in
+            let r = try Divergence(base: baseModel, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids) { w, n, kl in
                 stderrLine(String(format: "[%d/%d] mean KL %.6f", w, n, kl))
             }
             o.merge(["base": base!, "ctx": ctx, "positions": r.positions, "mean_kl": r.meanKL, "kl_stderr": r.klStandardError,

@@ -104,7 +104,7 @@ struct EvalSweep: ParsableCommand {
             row.bitsPerWeight = report.bitsPerWeight
 
             stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): speed (pp\(benchPrompt), tg\(benchGen))")
-            let bench = ThroughputBenchmark(model: llama, repetitions: 2)
+            let bench = ThroughputBenchmark(model: llama, repetitions: 2, kvCacheType: options.kvType)
             row.pp = try bench.promptProcessing(tokens: benchPrompt).medianTokensPerSecond
             row.tg = try bench.generation(tokens: benchGen).medianTokensPerSecond
             let scaled = row.tg * Double(price.vcpus) / Double(max(host.cores, 1))
@@ -113,14 +113,14 @@ struct EvalSweep: ParsableCommand {
             if ids.isEmpty { ids = try text.tokens(tokenizer) }
             if let base = baseModel {
                 stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity and KL divergence against \(targets[0].rawValue) (\(ids.count) tokens)")
-                let d = try Divergence(base: base, model: llama, ctx: ctx).run(ids)
+                let d = try Divergence(base: base, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids)
                 row.perplexity = d.model.perplexity
                 row.perplexityStderr = d.model.standardError
                 row.kl = d.meanKL
                 row.top1 = d.top1Agreement
             } else {
                 stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity (\(ids.count) tokens; the base)")
-                let p = try PerplexityRun(model: llama, ctx: ctx).run(ids)
+                let p = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids)
                 row.perplexity = p.perplexity
                 row.perplexityStderr = p.standardError
                 row.kl = 0
@@ -130,7 +130,7 @@ struct EvalSweep: ParsableCommand {
             }
             if let items {
                 stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): \(items.count) task items")
-                let r = try ChoiceScorer(model: llama, tokenizer: tokenizer).run(items)
+                let r = try ChoiceScorer(model: llama, tokenizer: tokenizer, kvCacheType: options.kvType).run(items)
                 row.acc = r.acc
                 row.accNorm = r.accNorm
             }

@@ -42,6 +42,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
+    @Option(help: "Element type of cached keys and values: f16 (as llama.cpp's default) or f32.")
+    var kvType: KVCacheType = .f16
+
     @Option(name: .customLong("stop"), help: "Stop when this string is generated (repeatable).")
     var stops: [String] = []
 
@@ -75,7 +78,7 @@ struct Generate: ParsableCommand {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) tokens but token_embd.weight has \(llama.config.vocabularySize) rows")
         }
         let context = min(contextSize ?? 2048, llama.config.contextLength)
-        let generator = try Generator(model: llama, tokenizer: tokenizer, contextSize: context)
+        let generator = try Generator(model: llama, tokenizer: tokenizer, contextSize: context, kvCacheType: kvType)
         let loadSeconds = Date().timeIntervalSince(loadStart)
 
         let promptIDs: [Int]

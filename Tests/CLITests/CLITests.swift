@@ -59,6 +59,18 @@ import Testing
         #expect(!r.crashed && r.status != 0 && r.stderr.contains("temperature"), "\(r.stderr)")
     }
 
+    /// `--kv-type f32` and the default half cache give the same greedy words here; an unknown
+    /// type is refused with its name.
+    @Test func kvTypeIsAnOption() throws {
+        let model = try Fixtures.requireDefaultModel()
+        for type in ["f16", "f32"] {
+            let r = try Fixtures.runSwiftlet(["generate", "-m", model, "-p", "The capital of France is", "-n", "4", "--kv-type", type])
+            #expect(r.status == 0 && r.stdout.hasPrefix(" Paris."), "\(type): \(r.stdout) \(r.stderr)")
+        }
+        let bad = try Fixtures.runSwiftlet(["generate", "-m", model, "-p", "hi", "--kv-type", "q8"])
+        #expect(!bad.crashed && bad.status != 0 && bad.stderr.contains("kv-type"), "\(bad.stderr)")
+    }
+
     /// `bench -o json` carries llama-bench's field names and sane figures.
     @Test func benchReportsLlamaBenchFields() throws {
         let r = try Fixtures.runSwiftlet(["bench", "-m", try Fixtures.requireDefaultModel(), "-p", "16", "-n", "4", "-r", "2", "-o", "json"])

@@ -147,7 +147,7 @@ import Tokenizer
             let context = Array(repeating: "ab", count: words).joined(separator: " ")
             let item = ChoiceItem(id: "x", context: context, choices: [" ab ab a", " c", " zz q ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab"], gold: 0)
             let t = try scorer.tokenize(item)
-            let batched = try scorer.logLikelihoods(t, ChoiceScorer.State(model: model, items: [t]))
+            let batched = try scorer.logLikelihoods(t, ChoiceScorer.State(model: model, items: [t], kvCacheType: .f16))
             let cache = try model.makeCache(capacity: 64)
             let scratch = model.makeScratch(maxTokens: 64, contextCapacity: 64)
             for (j, cont) in t.continuations.enumerated() {

@@ -56,7 +56,7 @@ public final class LlamaKVCache: @unchecked Sendable {
         2 * config.layerCount * blockSize * config.kvDim * type.bytesPerElement
     }
 
-    /// Element offset of `slot` in `block` of `layer` (keys and values share the indexing of blocks).
+    /// Element offset of slot 0 of `block` in `layer` (keys and values index blocks alike).
     @inline(__always) private func offset(layer: Int, block: Int) -> Int { (layer * blockCount + block) * blockSize * kvDim }
 
     /// The transposed keys of `block` in `layer`, read as `E` (which must be the cache's `type`):

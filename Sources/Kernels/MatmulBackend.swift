@@ -1,8 +1,11 @@
+import Quant
+
 /// Which kernels multiply activations by weights (see `MatmulPlanner.path`).
 ///
-/// - `auto`: on a build with the AVX-512 VNNI kernels, weights interleaved 8 rows at a time at load
-///   and every matmul, one row or many, on `vpdpbusd` (`InterleavedKernels`); elsewhere (arm64,
-///   other x86_64 hosts) the same as `simd`.
+/// - `auto`: on a build with the AVX-512 VNNI kernels, Q4_0, Q4_1 and Q8_0 weights interleaved 8
+///   rows at a time at load and every matmul, one row or many, on `vpdpbusd`
+///   (`InterleavedKernels`); K-quant weights on the integer kernels at every batch size, with
+///   activations scaled per 256 as llama.cpp's Q8_K; otherwise the same as `simd`.
 /// - `simd`: the portable Swift-SIMD kernels: for one or two activation rows (decode),
 ///   activations quantized to 8 bits and integer dot products against the weight blocks; for
 ///   more rows, 4-row weight panels dequantized to F32 and multiplied in F32 register tiles. No
@@ -39,9 +42,12 @@ public enum MatmulPlanner {
     /// measured level with dequantize + sgemm at 512 rows and 1.2–1.3× faster at 8–64 rows, where
     /// sgemm's packing of every weight tile dominates). `blas` (and `reference`, whose weights are
     /// F32) use OpenBLAS when the build has it. F32 weights use sgemm for batches unless `simd`.
-    public static func path(_ backend: MatmulBackend, format: WeightFormat, rows: Int, interleaved: Bool = false,
+    public static func path(_ backend: MatmulBackend, format: WeightEncoding, rows: Int, interleaved: Bool = false,
                             blasAvailable: Bool = MatmulContext.blasAvailable) -> MatmulPath {
         if interleaved && backend == .auto && format != .f32 { return .interleaved }
+        // K-quants on `auto` take 8-bit activations at every batch size, as llama.cpp multiplies
+        // them (Q8_K): logits then follow llama.cpp's where its rounding decides a close call.
+        if backend == .auto && format.blockSize == 256 { return .integer }
         if format == .f32 { return rows > 1 && backend != .simd && blasAvailable ? .blas : .f32 }
         if blasAvailable && (backend == .blas || backend == .reference) { return .blas }
         return rows >= panelRows ? .panel : .integer

@@ -20,7 +20,7 @@ public final class MatmulContext: @unchecked Sendable {
     private let activations: QuantizedActivations
     private let tiles: AlignedFloatBuffer
     /// Input, rows and columns whose 8-bit activations are in `activations` (nil: none valid).
-    private var lastQuantized: (UnsafePointer<Float>, Int, Int)?
+    private var lastQuantized: (UnsafePointer<Float>, Int, Int, Int)?
     static let rowsPerChunk = 16
     static let tileRows = 64
 
@@ -54,12 +54,14 @@ public final class MatmulContext: @unchecked Sendable {
                          sameInput: Bool = false) {
         precondition(n <= maxRows && w.columns <= maxColumns, "matmul scratch too small")
         var quantized = false
-        if sameInput, let last = lastQuantized { quantized = last.0 == x && last.1 == n && last.2 == w.columns }
+        // K-quant weights take activations scaled per 256 (llama.cpp's Q8_K), the others per 32.
+        let group = w.format.blockSize == 256 ? 256 : 32
+        if sameInput, let last = lastQuantized { quantized = last.0 == x && last.1 == n && last.2 == w.columns && last.3 == group }
         lastQuantized = nil
         switch MatmulPlanner.path(backend, format: w.format, rows: n, interleaved: w.interleaved != nil) {
         case .interleaved:
-            if !quantized { quantizeActivations(x, rows: n, columns: w.columns) }
-            lastQuantized = (x, n, w.columns)
+            if !quantized { quantizeActivations(x, rows: n, columns: w.columns, group: group) }
+            lastQuantized = (x, n, w.columns, group)
             interleavedGemm(rows: n, w, y)
         case .blas:
             #if OpenBLAS
@@ -70,32 +72,36 @@ public final class MatmulContext: @unchecked Sendable {
         case .panel:
             panelGemm(x, rows: n, w, y)
         case .integer:
-            if !quantized { quantizeActivations(x, rows: n, columns: w.columns) }
-            lastQuantized = (x, n, w.columns)
-            switch w.format {
-            case .q8_0: integerGemm(Q8_0Format.self, rows: n, w, y)
-            case .q4_0: integerGemm(Q4_0Format.self, rows: n, w, y)
-            case .q4_1: integerGemm(Q4_1Format.self, rows: n, w, y)
-            case .f32: break
-            }
+            if !quantized { quantizeActivations(x, rows: n, columns: w.columns, group: group) }
+            lastQuantized = (x, n, w.columns, group)
+            // Every quantized matrix a model holds has dot kernels: formats without them are
+            // converted to F32 at load (`WeightEncoding.dotFormat`).
+            guard let format = w.format.dotFormat else { preconditionFailure("\(w.format) has no integer kernels") }
+            integerGemm(format, rows: n, w, y)
         }
     }
 
-    private func quantizeActivations(_ x: UnsafePointer<Float>, rows n: Int, columns k: Int) {
+    /// 8-bit activations of rows 0..<n, one scale per `group` values (32, or 256 for K-quant
+    /// weights, whose dot kernels still read one scale per 32: the 8 of a group are equal).
+    private func quantizeActivations(_ x: UnsafePointer<Float>, rows n: Int, columns k: Int, group: Int) {
         let nb = k / 32
         let values = activations.values, scales = activations.scales, sums = activations.sums
         let rowsPerTask = max(1, 64 / max(1, nb))
         let tasks = (n + rowsPerTask - 1) / rowsPerTask
         let quantize = { (task: Int, _: Int) in
             for i in (task * rowsPerTask)..<min(n, (task + 1) * rowsPerTask) {
-                Quant.quantizeActivations(x + i * k, blocks: nb, values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
+                if group == 256 {
+                    Quant.quantizeActivationsK(x + i * k, superBlocks: k / 256, values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
+                } else {
+                    Quant.quantizeActivations(x + i * k, blocks: nb, values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
+                }
             }
         }
         if n >= 8 { pool.parallelFor(chunks: tasks, quantize) } else { for t in 0..<tasks { quantize(t, 0) } }
     }
 
     private func integerGemm<F: DotFormat>(_ format: F.Type, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
-        let k = w.columns, nb = k / 32, m = w.rows
+        let k = w.columns, nb = k / 32, m = w.rows, weightBlocks = k / F.blockSize
         let values = activations.values, scales = activations.scales, sums = activations.sums
         let chunk = chunkRows(m)
         pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, _ in
@@ -107,10 +113,10 @@ public final class MatmulContext: @unchecked Sendable {
                 // Four rows at a time pays when the rows are reused from cache by several
                 // activation rows; streaming one row at a time measured faster for decode.
                 while n > 1, r + 4 <= r1 {
-                    Dot.dot4(format, w.row(r), rowStride: w.rowBytes, x, blocks: nb, into: out + r)
+                    F.dot4(w.row(r), rowStride: w.rowBytes, x, blocks: weightBlocks, into: out + r)
                     r += 4
                 }
-                while r < r1 { out[r] = Dot.dot(format, w.row(r), x, blocks: nb); r += 1 }
+                while r < r1 { out[r] = F.dot(w.row(r), x, blocks: weightBlocks); r += 1 }
             }
         }
     }
@@ -120,7 +126,7 @@ public final class MatmulContext: @unchecked Sendable {
     /// four at a time, against each group while its tiles sit in L1.
     private func interleavedGemm(rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
         guard let tiles = w.interleaved else { return }
-        let encoding = w.format.encoding, k = w.columns, m = w.rows
+        let encoding = w.format, k = w.columns, m = w.rows
         let values = activations.values, scales = activations.scales, sums = activations.sums
         let chunkGroups = chunkRows(m, perThread: n > 1 ? 16 : 4) / InterleavedLayout.rows
         let groupCount = m / InterleavedLayout.rows

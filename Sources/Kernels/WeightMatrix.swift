@@ -1,29 +1,5 @@
 import Quant
 
-/// How a weight matrix's rows are stored.
-public enum WeightFormat: Sendable, Equatable {
-    case f32, q8_0, q4_0, q4_1
-
-    /// Bytes of one row of `columns` weights.
-    public func rowBytes(columns: Int) -> Int {
-        switch self {
-        case .f32: return columns * 4
-        case .q8_0: return columns / 32 * 34
-        case .q4_0: return columns / 32 * 18
-        case .q4_1: return columns / 32 * 20
-        }
-    }
-
-    public var encoding: WeightEncoding {
-        switch self {
-        case .f32: return .f32
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        case .q4_1: return .q4_1
-        }
-    }
-}
-
 /// A weight matrix of `rows` outputs × `columns` inputs, row-major as GGUF stores it (GGUF shape
 /// [columns, rows]). Quantized matrices are views into the model file's memory map.
 ///
@@ -31,14 +7,14 @@ public enum WeightFormat: Sendable, Equatable {
 /// (`InterleavedLayout`); `auto` multiplies with it, and `data` is then read only by the other
 /// backends and by row lookups (the token embedding).
 public struct WeightMatrix: @unchecked Sendable {
-    public let format: WeightFormat
+    public let format: WeightEncoding
     public let data: UnsafeRawPointer
     public let rows: Int
     public let columns: Int
     public let rowBytes: Int
     public let interleaved: UnsafeRawPointer?
 
-    public init(format: WeightFormat, data: UnsafeRawPointer, rows: Int, columns: Int, interleaved: UnsafeRawPointer? = nil) {
+    public init(format: WeightEncoding, data: UnsafeRawPointer, rows: Int, columns: Int, interleaved: UnsafeRawPointer? = nil) {
         self.format = format
         self.data = data
         self.rows = rows
@@ -56,12 +32,12 @@ public struct WeightMatrix: @unchecked Sendable {
     public func dequantizeRows(_ first: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         if let tiles = interleaved {
             for r in 0..<count {
-                InterleavedLayout.dequantizeRow(format.encoding, tiles, row: first + r, columns: columns, into: out + r * columns)
+                InterleavedLayout.dequantizeRow(format, tiles, row: first + r, columns: columns, into: out + r * columns)
             }
             return
         }
         for r in 0..<count {
-            dequantize(format.encoding, row(first + r), into: out + r * columns, count: columns)
+            dequantize(format, row(first + r), into: out + r * columns, count: columns)
         }
     }
 }

@@ -29,47 +29,11 @@ public struct ActivationRow {
     }
 }
 
-/// A weight block format for the integer dot kernels. Static requirements only: kernels are
-/// generic over it and specialized, never called through an existential.
-public protocol DotFormat {
-    static var blockBytes: Int { get }
-    /// The weight at index i of a block (0..<32), as the integer the kernel multiplies.
-    static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32
-    static var hasMinimum: Bool { get }
-}
-
-public enum Q8_0Format: DotFormat {
-    public static var blockBytes: Int { 34 }
-    public static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32 { Int32(block.load(fromByteOffset: 2 + i, as: Int8.self)) }
-    public static var hasMinimum: Bool { false }
-}
-
-public enum Q4_0Format: DotFormat {
-    public static var blockBytes: Int { 18 }
-    public static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32 {
-        let byte = block.load(fromByteOffset: 2 + i % 16, as: UInt8.self)
-        return Int32(i < 16 ? byte & 0x0F : byte >> 4) - 8
-    }
-    public static var hasMinimum: Bool { false }
-}
-
-public enum Q4_1Format: DotFormat {
-    public static var blockBytes: Int { 20 }
-    public static func quant(_ block: UnsafeRawPointer, _ i: Int) -> Int32 {
-        let byte = block.load(fromByteOffset: 4 + i % 16, as: UInt8.self)
-        return Int32(i < 16 ? byte & 0x0F : byte >> 4)
-    }
-    public static var hasMinimum: Bool { true }
-}
-
 public enum Dot {
-    /// One weight row · one activation row.
+    /// One weight row · one activation row, on the format's fast kernel.
     @inlinable
     public static func dot<F: DotFormat>(_: F.Type, _ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
-        if F.self == Q4_1Format.self { return q4_1(w, x, blocks: nb) }
-        if F.self == Q4_0Format.self { return q4_0(w, x, blocks: nb) }
-        if F.self == Q8_0Format.self { return q8_0(w, x, blocks: nb) }
-        return dotScalar(F.self, w, x, blocks: nb)
+        F.dot(w, x, blocks: nb)
     }
 
     // The one-row kernels (decode) work on 256-bit vectors of Int16 lanes, each lane holding two
@@ -177,15 +141,12 @@ public enum Dot {
     }
 
     /// Four weight rows (`rowStride` bytes apart) · one activation row, into out[0..<4].
-    /// Written out per format: a generic form (one `pairProducts` requirement called for four rows) was vectorized
-    /// differently by LLVM and ran at half the speed.
+    /// Written out per format (`q4_1x4`, …): a generic form (one `pairProducts` requirement called
+    /// for four rows) was vectorized differently by LLVM and ran at half the speed.
     @inlinable
     public static func dot4<F: DotFormat>(_: F.Type, _ w: UnsafeRawPointer, rowStride: Int, _ x: ActivationRow,
                                           blocks nb: Int, into out: UnsafeMutablePointer<Float>) {
-        if F.self == Q4_1Format.self { q4_1x4(w, rowStride: rowStride, x, blocks: nb, into: out) }
-        else if F.self == Q4_0Format.self { q4_0x4(w, rowStride: rowStride, x, blocks: nb, into: out) }
-        else if F.self == Q8_0Format.self { q8_0x4(w, rowStride: rowStride, x, blocks: nb, into: out) }
-        else { for r in 0..<4 { out[r] = dot(F.self, w + r * rowStride, x, blocks: nb) } }
+        F.dot4(w, rowStride: rowStride, x, blocks: nb, into: out)
     }
 
     @inlinable
@@ -282,15 +243,7 @@ public enum Dot {
 
     /// Scalar twin of `dot` and `dot4`: element by element, software half conversion.
     public static func dotScalar<F: DotFormat>(_: F.Type, _ w: UnsafeRawPointer, _ x: ActivationRow, blocks nb: Int) -> Float {
-        var total: Float = 0
-        for b in 0..<nb {
-            let block = w + b * F.blockBytes
-            var isum: Int32 = 0
-            for i in 0..<32 { isum += F.quant(block, i) * Int32(x.values[b * 32 + i]) }
-            total += floatFromHalfBits(block.loadUnaligned(as: UInt16.self)) * x.scales[b] * Float(isum)
-            if F.hasMinimum { total += floatFromHalfBits(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * x.sums[b] }
-        }
-        return total
+        F.dotReference(w, x, blocks: nb)
     }
 
     // MARK: F32

@@ -47,3 +47,39 @@ public func quantizeActivations(_ x: UnsafePointer<Float>, blocks nb: Int,
         sums[b] = d * Float(sum)
     }
 }
+
+/// Quantizes `superBlocks` blocks of 256 floats with one scale each, as llama.cpp's Q8_K
+/// (`quantize_row_q8_K_ref`: the value of largest magnitude maps to −127, rounding to nearest
+/// even), the activations llama.cpp multiplies K-quant weights with. Written in the layout of
+/// `quantizeActivations`: each of a block's 8 groups of 32 gets the block's scale and its own sum.
+///
+/// One scale per 256 is coarser than per 32; it is used for K-quant weights so that the logits
+/// follow llama.cpp's where its coarser rounding decides a close call (Qwen2.5's first token,
+/// whose activations have outliers of ~10⁴, moved a top-1 with a margin of 1.07 otherwise).
+@inlinable
+public func quantizeActivationsK(_ x: UnsafePointer<Float>, superBlocks nb: Int,
+                                 values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
+                                 sums: UnsafeMutablePointer<Float>) {
+    for b in 0..<nb {
+        let v = x + b * 256
+        var amax: Float = 0, signedMax: Float = 0
+        for i in 0..<256 where abs(v[i]) > amax { amax = abs(v[i]); signedMax = v[i] }
+        let q = values + b * 256
+        guard amax != 0 else {
+            q.update(repeating: 0, count: 256)
+            for g in 0..<8 { scales[b * 8 + g] = 0; sums[b * 8 + g] = 0 }
+            continue
+        }
+        let iscale = -127 / signedMax
+        for g in 0..<8 {
+            var sum: Int32 = 0
+            for i in (g * 32)..<(g * 32 + 32) {
+                let r = min(127, Int32((iscale * v[i]).rounded(.toNearestOrEven)))
+                q[i] = Int8(truncatingIfNeeded: r)
+                sum &+= r
+            }
+            scales[b * 8 + g] = 1 / iscale
+            sums[b * 8 + g] = Float(sum) / iscale
+        }
+    }
+}

@@ -47,25 +47,25 @@ import Testing
 
     func fast(_ f: GGMLTypeName, _ w: UnsafeRawPointer, _ x: ActivationRow, _ nb: Int) -> Float {
         switch f {
-        case .q8_0: return Dot.dot(Q8_0Format.self, w, x, blocks: nb)
-        case .q4_0: return Dot.dot(Q4_0Format.self, w, x, blocks: nb)
-        case .q4_1: return Dot.dot(Q4_1Format.self, w, x, blocks: nb)
+        case .q8_0: return Dot.dot(Q8_0.self, w, x, blocks: nb)
+        case .q4_0: return Dot.dot(Q4_0.self, w, x, blocks: nb)
+        case .q4_1: return Dot.dot(Q4_1.self, w, x, blocks: nb)
         }
     }
 
     func fast4(_ f: GGMLTypeName, _ w: UnsafeRawPointer, _ stride: Int, _ x: ActivationRow, _ nb: Int, _ out: UnsafeMutablePointer<Float>) {
         switch f {
-        case .q8_0: Dot.dot4(Q8_0Format.self, w, rowStride: stride, x, blocks: nb, into: out)
-        case .q4_0: Dot.dot4(Q4_0Format.self, w, rowStride: stride, x, blocks: nb, into: out)
-        case .q4_1: Dot.dot4(Q4_1Format.self, w, rowStride: stride, x, blocks: nb, into: out)
+        case .q8_0: Dot.dot4(Q8_0.self, w, rowStride: stride, x, blocks: nb, into: out)
+        case .q4_0: Dot.dot4(Q4_0.self, w, rowStride: stride, x, blocks: nb, into: out)
+        case .q4_1: Dot.dot4(Q4_1.self, w, rowStride: stride, x, blocks: nb, into: out)
         }
     }
 
     func scalar(_ f: GGMLTypeName, _ w: UnsafeRawPointer, _ x: ActivationRow, _ nb: Int) -> Float {
         switch f {
-        case .q8_0: return Dot.dotScalar(Q8_0Format.self, w, x, blocks: nb)
-        case .q4_0: return Dot.dotScalar(Q4_0Format.self, w, x, blocks: nb)
-        case .q4_1: return Dot.dotScalar(Q4_1Format.self, w, x, blocks: nb)
+        case .q8_0: return Dot.dotScalar(Q8_0.self, w, x, blocks: nb)
+        case .q4_0: return Dot.dotScalar(Q4_0.self, w, x, blocks: nb)
+        case .q4_1: return Dot.dotScalar(Q4_1.self, w, x, blocks: nb)
         }
     }
 

@@ -12,8 +12,8 @@ import Glibc
 @Suite struct MatmulContextTests {
     static let pool = ComputePool(threads: 2)
 
-    @Test(arguments: [WeightFormat.q8_0, .q4_0, .q4_1, .f32], [1, 2, 5, 70])
-    func pathsAgree(_ format: WeightFormat, rows n: Int) {
+    @Test(arguments: [WeightEncoding.q8_0, .q4_0, .q4_1, .f32], [1, 2, 5, 70])
+    func pathsAgree(_ format: WeightEncoding, rows n: Int) {
         let k = 96, m = 202   // m not a multiple of the chunk size nor of the 4-row panel, k three blocks
         var rng = SplitMixForTests(UInt64(n * 31 + k))
         let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
@@ -21,7 +21,7 @@ import Glibc
         let bytes: [UInt8]
         switch format {
         case .f32: bytes = wf.withUnsafeBytes { Array($0) }
-        case .q8_0, .q4_0, .q4_1:
+        default:
             var b = [UInt8](repeating: 0, count: format.rowBytes(columns: k) * m)
             wf.withUnsafeBufferPointer { s in b.withUnsafeMutableBytes { d in
                 switch format {
@@ -63,7 +63,7 @@ import Glibc
         var rng = SplitMixForTests(UInt64(n))
         let weights = (0..<3).map { _ -> [UInt8] in
             let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
-            var b = [UInt8](repeating: 0, count: WeightFormat.q8_0.rowBytes(columns: k) * m)
+            var b = [UInt8](repeating: 0, count: WeightEncoding.q8_0.rowBytes(columns: k) * m)
             wf.withUnsafeBufferPointer { s in b.withUnsafeMutableBytes { Q8_0.quantize(s.baseAddress!, into: $0.baseAddress!, count: m * k) } }
             return b
         }
@@ -126,8 +126,8 @@ final class Lock: @unchecked Sendable {
 /// The `auto` backend on interleaved weights (the VNNI kernels where built, else their scalar
 /// twin) agrees with the integer kernels on the file's layout, for one row (decode) and many.
 @Suite struct InterleavedMatmulTests {
-    @Test(arguments: [WeightFormat.q8_0, .q4_0, .q4_1], [1, 2, 5, 70])
-    func interleavedMatchesIntegerPath(_ format: WeightFormat, rows n: Int) {
+    @Test(arguments: [WeightEncoding.q8_0, .q4_0, .q4_1], [1, 2, 5, 70])
+    func interleavedMatchesIntegerPath(_ format: WeightEncoding, rows n: Int) {
         let k = 96, m = 208   // 26 groups of 8: chunks of uneven length
         var rng = SplitMixForTests(UInt64(n * 17 + 3))
         let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
@@ -143,7 +143,7 @@ final class Lock: @unchecked Sendable {
         var packed = [UInt8](repeating: 0, count: bytes.count)
         bytes.withUnsafeBytes { raw in
             packed.withUnsafeMutableBytes {
-                InterleavedLayout.repack(format.encoding, raw.baseAddress!, rowBytes: format.rowBytes(columns: k), groups: 0..<(m / 8),
+                InterleavedLayout.repack(format, raw.baseAddress!, rowBytes: format.rowBytes(columns: k), groups: 0..<(m / 8),
                                          columns: k, into: $0.baseAddress!)
             }
         }

@@ -69,7 +69,7 @@ final class Fixtures: @unchecked Sendable {
     let weightsQ4_0: UnsafeRawPointer
     let weightsQ8_0: UnsafeRawPointer
     /// The same matrices interleaved 8 rows at a time (`InterleavedLayout`), for the VNNI kernels.
-    let interleaved: [WeightFormat: UnsafeRawPointer]
+    let interleaved: [WeightEncoding: UnsafeRawPointer]
     let input: UnsafeMutablePointer<Float>          // prefillRows × columnsK activations
     let qValues: UnsafeMutablePointer<Int8>         // prefillRows × columnsK quantized activations
     let qScales: UnsafeMutablePointer<Float>
@@ -90,14 +90,14 @@ final class Fixtures: @unchecked Sendable {
             for r in 0..<rowsM { quantize(floats + r * columnsK, p + r * rowBytes, columnsK) }
             return UnsafeRawPointer(p)
         }
-        weightsQ4_1 = quantized(WeightFormat.q4_1.rowBytes(columns: columnsK)) { Q4_1.quantize($0, into: $1, count: $2) }
-        weightsQ4_0 = quantized(WeightFormat.q4_0.rowBytes(columns: columnsK)) { Q4_0.quantize($0, into: $1, count: $2) }
-        weightsQ8_0 = quantized(WeightFormat.q8_0.rowBytes(columns: columnsK)) { Q8_0.quantize($0, into: $1, count: $2) }
+        weightsQ4_1 = quantized(WeightEncoding.q4_1.rowBytes(columns: columnsK)) { Q4_1.quantize($0, into: $1, count: $2) }
+        weightsQ4_0 = quantized(WeightEncoding.q4_0.rowBytes(columns: columnsK)) { Q4_0.quantize($0, into: $1, count: $2) }
+        weightsQ8_0 = quantized(WeightEncoding.q8_0.rowBytes(columns: columnsK)) { Q8_0.quantize($0, into: $1, count: $2) }
         floats.deallocate()
-        var copies: [WeightFormat: UnsafeRawPointer] = [:]
-        for (format, data) in [(WeightFormat.q4_1, weightsQ4_1), (.q4_0, weightsQ4_0), (.q8_0, weightsQ8_0)] {
+        var copies: [WeightEncoding: UnsafeRawPointer] = [:]
+        for (format, data) in [(WeightEncoding.q4_1, weightsQ4_1), (.q4_0, weightsQ4_0), (.q8_0, weightsQ8_0)] {
             let p = allocate(bytes: format.rowBytes(columns: columnsK) * rowsM)
-            InterleavedLayout.repack(format.encoding, data, rowBytes: format.rowBytes(columns: columnsK),
+            InterleavedLayout.repack(format, data, rowBytes: format.rowBytes(columns: columnsK),
                                      groups: 0..<(rowsM / InterleavedLayout.rows), columns: columnsK, into: p)
             copies[format] = UnsafeRawPointer(p)
         }
@@ -125,7 +125,7 @@ final class Fixtures: @unchecked Sendable {
     let auto: MatmulContext
 
     /// The matrix with its interleaved copy (what `auto` multiplies on a VNNI build).
-    func interleavedWeights(_ format: WeightFormat) -> WeightMatrix {
+    func interleavedWeights(_ format: WeightEncoding) -> WeightMatrix {
         let plain = weights(format)
         return WeightMatrix(format: format, data: plain.data, rows: rowsM, columns: columnsK, interleaved: interleaved[format])
     }
@@ -133,7 +133,7 @@ final class Fixtures: @unchecked Sendable {
     /// The first quantized activation row.
     var activationRow: ActivationRow { ActivationRow(values: qValues, scales: qScales, sums: qSums) }
 
-    func weights(_ format: WeightFormat) -> WeightMatrix {
+    func weights(_ format: WeightEncoding) -> WeightMatrix {
         let data: UnsafeRawPointer
         switch format {
         case .q4_1: data = weightsQ4_1
@@ -193,10 +193,10 @@ func configuration(_ custom: [BenchmarkMetric], maxDuration: Duration = .millise
 
 typealias Pass = @Sendable (UnsafeRawPointer, ActivationRow, UnsafeMutablePointer<Float>) -> Void
 
-let formats: [(name: String, format: WeightFormat, dot: Pass, dot4: Pass)] = [
-    ("Q4_1", .q4_1, { dotPass(Q4_1Format.self, $0, $1, $2) }, { dot4Pass(Q4_1Format.self, $0, $1, $2) }),
-    ("Q4_0", .q4_0, { dotPass(Q4_0Format.self, $0, $1, $2) }, { dot4Pass(Q4_0Format.self, $0, $1, $2) }),
-    ("Q8_0", .q8_0, { dotPass(Q8_0Format.self, $0, $1, $2) }, { dot4Pass(Q8_0Format.self, $0, $1, $2) }),
+let formats: [(name: String, format: WeightEncoding, dot: Pass, dot4: Pass)] = [
+    ("Q4_1", .q4_1, { dotPass(Q4_1.self, $0, $1, $2) }, { dot4Pass(Q4_1.self, $0, $1, $2) }),
+    ("Q4_0", .q4_0, { dotPass(Q4_0.self, $0, $1, $2) }, { dot4Pass(Q4_0.self, $0, $1, $2) }),
+    ("Q8_0", .q8_0, { dotPass(Q8_0.self, $0, $1, $2) }, { dot4Pass(Q8_0.self, $0, $1, $2) }),
 ]
 
 // MARK: - Benchmarks
@@ -258,7 +258,7 @@ let benchmarks: @Sendable () -> Void = {
             Benchmark("Interleaved \(kind) \(name) rows=\(n) \(shape)",
                       configuration: configuration([.weightsMBs, .mmacs], maxDuration: .milliseconds(800))) { benchmark in
                 let ns = timed(benchmark) {
-                    InterleavedKernels.multiply(format.encoding, w.interleaved!, groups: 0..<(rowsM / InterleavedLayout.rows),
+                    InterleavedKernels.multiply(format, w.interleaved!, groups: 0..<(rowsM / InterleavedLayout.rows),
                                                 columns: columnsK, values: f.qValues, scales: f.qScales, sums: f.qSums,
                                                 rows: n, into: f.output, ldy: rowsM)
                 }

@@ -30,11 +30,11 @@ public struct ConcurrencyBenchmark: Sendable {
         public var preemptions = 0
     }
 
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let tokenizer: Tokenizer
     public let configuration: EngineConfiguration
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, configuration: EngineConfiguration) {
+    public init(model: any CausalLM, tokenizer: Tokenizer, configuration: EngineConfiguration) {
         self.model = model
         self.tokenizer = tokenizer
         self.configuration = configuration

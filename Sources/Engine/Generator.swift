@@ -48,15 +48,15 @@ public enum GenerationError: Error, CustomStringConvertible, Equatable {
 /// Single-sequence text generation: prompt in chunks through the model, then one token at a time,
 /// streaming whole characters to a callback until end-of-generation, a stop string or the limit.
 public final class Generator {
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let tokenizer: Tokenizer
     public let contextSize: Int
-    private let cache: LlamaKVCache
-    private let scratch: LlamaScratch
+    private let cache: PagedKVCache
+    private let scratch: ForwardScratch
     /// Prompt tokens per forward pass.
     public let chunkSize: Int
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, contextSize: Int, chunkSize: Int = 256, kvCacheType: KVCacheType = .f16) throws {
+    public init(model: any CausalLM, tokenizer: Tokenizer, contextSize: Int, chunkSize: Int = 256, kvCacheType: KVCacheType = .f16) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.contextSize = contextSize

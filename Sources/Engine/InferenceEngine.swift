@@ -43,7 +43,7 @@ public struct EngineStats: Sendable, Equatable {
 /// plain thread, so compute never blocks Swift's cooperative pool; the model's compute pool does
 /// the parallel work inside each pass.
 public final class InferenceEngine: @unchecked Sendable {
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let tokenizer: Tokenizer
     public let configuration: EngineConfiguration
     public let contextSize: Int
@@ -52,9 +52,9 @@ public final class InferenceEngine: @unchecked Sendable {
 
     // Engine thread only.
     let scheduler: Scheduler
-    let cache: LlamaKVCache
-    let scratch: LlamaScratch
-    let batch: LlamaBatch
+    let cache: PagedKVCache
+    let scratch: ForwardScratch
+    let batch: ForwardBatch
     var active: [SequenceID: ActiveRequest] = [:]
     var sampled: [(sequence: SequenceID, row: Int)] = []
 
@@ -69,7 +69,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private var published = EngineStats()
     private var thread: Thread?
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, configuration: EngineConfiguration = EngineConfiguration()) throws {
+    public init(model: any CausalLM, tokenizer: Tokenizer, configuration: EngineConfiguration = EngineConfiguration()) throws {
         let c = configuration
         guard c.maxBatchTokens >= 1, c.maxSequences >= 1, c.blockSize >= 1 else {
             throw EngineError.invalidParameter("max batch tokens, max sequences and block size must each be at least 1")
@@ -77,7 +77,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let context = min(c.contextSize ?? model.config.contextLength, model.config.contextLength)
         guard context >= 2 else { throw EngineError.invalidParameter("the context must hold at least 2 tokens, got \(context)") }
         let blocksPerSequence = (context + c.blockSize - 1) / c.blockSize
-        let bytesPerBlock = LlamaKVCache.bytesPerBlock(config: model.config, blockSize: c.blockSize, type: c.kvCacheType)
+        let bytesPerBlock = PagedKVCache.bytesPerBlock(config: model.config, blockSize: c.blockSize, type: c.kvCacheType)
         // At least one full-length sequence must fit, or a long request could never run.
         let blocks = max(c.kvBlocks ?? c.kvMemoryBytes / bytesPerBlock, blocksPerSequence)
         self.model = model
@@ -90,7 +90,7 @@ public final class InferenceEngine: @unchecked Sendable {
                               kvCache: KVCacheManager(blockCount: blocks, blockSize: c.blockSize, prefixCaching: c.prefixCaching))
         cache = model.makePagedCache(blockCount: blocks, blockSize: c.blockSize, type: c.kvCacheType)
         scratch = model.makeScratch(maxTokens: c.maxBatchTokens, contextCapacity: context, logitRows: c.maxSequences)
-        batch = LlamaBatch(capacity: c.maxBatchTokens, maxSequences: c.maxSequences,
+        batch = ForwardBatch(capacity: c.maxBatchTokens, maxSequences: c.maxSequences,
                            maxBlockEntries: c.maxSequences * blocksPerSequence)
         published.totalBlocks = blocks
         // Unretained, not `unowned`: `deinit` (through `shutdown`) waits for this thread to stop,

@@ -19,11 +19,11 @@ public struct ThroughputBenchmark {
         public var testName: String { nPrompt > 0 ? "pp\(nPrompt)" : "tg\(nGen)" }
     }
 
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let repetitions: Int
     public let kvCacheType: KVCacheType
 
-    public init(model: LlamaModel, repetitions: Int, kvCacheType: KVCacheType = .f16) {
+    public init(model: any CausalLM, repetitions: Int, kvCacheType: KVCacheType = .f16) {
         self.model = model
         self.repetitions = repetitions
         self.kvCacheType = kvCacheType

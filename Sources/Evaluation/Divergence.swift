@@ -19,12 +19,12 @@ public struct Divergence {
         public var positions: Int
     }
 
-    public let base: LlamaModel
-    public let model: LlamaModel
+    public let base: any CausalLM
+    public let model: any CausalLM
     public let ctx: Int
     public let kvCacheType: KVCacheType
 
-    public init(base: LlamaModel, model: LlamaModel, ctx: Int, kvCacheType: KVCacheType = .f16) throws(EvaluationError) {
+    public init(base: any CausalLM, model: any CausalLM, ctx: Int, kvCacheType: KVCacheType = .f16) throws(EvaluationError) {
         guard base.config.vocabularySize == model.config.vocabularySize else {
             throw .mismatch("the models have different vocabularies (\(base.config.vocabularySize) and \(model.config.vocabularySize) tokens): KL divergence needs the same tokenizer")
         }

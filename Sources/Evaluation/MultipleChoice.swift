@@ -58,12 +58,12 @@ public struct ChoiceScorer {
         }
     }
 
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let tokenizer: Tokenizer
     static let blockSize = 16
     public let kvCacheType: KVCacheType
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, kvCacheType: KVCacheType = .f16) {
+    public init(model: any CausalLM, tokenizer: Tokenizer, kvCacheType: KVCacheType = .f16) {
         self.model = model
         self.tokenizer = tokenizer
         self.kvCacheType = kvCacheType
@@ -106,11 +106,11 @@ public struct ChoiceScorer {
 
     /// Scratch, cache and batch sized for the largest item.
     final class State {
-        let cache: LlamaKVCache
-        let scratch: LlamaScratch
-        let batch: LlamaBatch
+        let cache: PagedKVCache
+        let scratch: ForwardScratch
+        let batch: ForwardBatch
 
-        init(model: LlamaModel, items: [Tokenized], kvCacheType: KVCacheType) {
+        init(model: any CausalLM, items: [Tokenized], kvCacheType: KVCacheType) {
             let bs = ChoiceScorer.blockSize
             let blocks = items.map { $0.blocks(bs) }.max() ?? 1
             let tokens = items.map(\.batchTokens).max() ?? 1
@@ -118,7 +118,7 @@ public struct ChoiceScorer {
             let choices = items.map(\.continuations.count).max() ?? 1
             cache = model.makePagedCache(blockCount: blocks, blockSize: bs, type: kvCacheType)
             scratch = model.makeScratch(maxTokens: tokens, contextCapacity: longest, logitRows: tokens)
-            batch = LlamaBatch(capacity: tokens, maxSequences: choices, maxBlockEntries: blocks + choices * ((longest + bs - 1) / bs))
+            batch = ForwardBatch(capacity: tokens, maxSequences: choices, maxBlockEntries: blocks + choices * ((longest + bs - 1) / bs))
         }
     }
 

@@ -38,12 +38,12 @@ public struct PerplexityRun {
         public var windows: Int
     }
 
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let ctx: Int
     /// Element type of the KV cache (`--kv-type`; half precision by default, as llama.cpp's).
     public let kvCacheType: KVCacheType
 
-    public init(model: LlamaModel, ctx: Int, kvCacheType: KVCacheType = .f16) throws(EvaluationError) {
+    public init(model: any CausalLM, ctx: Int, kvCacheType: KVCacheType = .f16) throws(EvaluationError) {
         guard ctx >= 2 else { throw .invalid("--ctx must be at least 2, got \(ctx)") }
         guard ctx <= model.config.contextLength else { throw .invalid("--ctx \(ctx) exceeds the model's context of \(model.config.contextLength)") }
         self.model = model
@@ -63,11 +63,14 @@ public struct PerplexityRun {
     }
 
     /// Runs every window; `visit` sees each scored position's log-softmax row (for KL divergence
-    /// and saved logits) and `progress` each finished window.
-    public func run(_ ids: [Int],
+    /// and saved logits) and `progress` each finished window. With `bos` (models whose tokenizer
+    /// adds one, as Gemma's), each window is BOS followed by ctx − 1 text tokens, and every text
+    /// token but the window's first is scored, as llama.cpp evaluates such models.
+    public func run(_ ids: [Int], bos: Int? = nil,
                     visit: ((_ position: Int, _ logits: UnsafeBufferPointer<Float>, _ next: Int) throws -> Void)? = nil,
                     progress: ((Window) -> Void)? = nil) throws -> Result {
-        let windows = Self.windows(ids.count, ctx: ctx)
+        let prefix = bos.map { [$0] } ?? []
+        let windows = Self.windows(ids.count, ctx: ctx - prefix.count)
         guard !windows.isEmpty else { throw EvaluationError.invalid("the text has \(ids.count) tokens; perplexity needs at least 2") }
         let cache = try model.makeCache(capacity: ctx, type: kvCacheType)
         let scratch = model.makeScratch(maxTokens: ctx, contextCapacity: ctx)
@@ -75,12 +78,12 @@ public struct PerplexityRun {
         var nll: [Double] = []
         nll.reserveCapacity(ids.count)
         for (w, range) in windows.enumerated() {
-            let window = Array(ids[range])
+            let window = prefix + ids[range]
             try window.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: true) }
-            for i in 0..<(window.count - 1) {
+            for i in prefix.count..<(window.count - 1) {
                 let row = scratch.logits(row: i, vocabularySize: vocab)
                 nll.append(-LogSoftmax(row).logProb(row[window[i + 1]]))
-                try visit?(range.lowerBound + i, row, window[i + 1])
+                try visit?(range.lowerBound + i - prefix.count, row, window[i + 1])
             }
             progress?(Window(index: w, tokens: window.count, runningPerplexity: exp(nll.reduce(0, +) / Double(nll.count))))
         }

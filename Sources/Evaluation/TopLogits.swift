@@ -96,7 +96,7 @@ public struct TopLogitsFile {
         public var positions: Int
     }
 
-    public func compare(model: LlamaModel, ids: [Int]) throws -> Result {
+    public func compare(model: any CausalLM, ids: [Int]) throws -> Result {
         guard model.config.vocabularySize > (tokens.max() ?? 0) else { throw EvaluationError.mismatch("the saved tokens are outside this model's vocabulary") }
         var row = 0
         var kl = 0.0, agree = 0, baseNLL = 0.0

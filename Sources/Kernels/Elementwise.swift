@@ -50,6 +50,26 @@ public enum Elementwise {
         while i < n { let g = gate[i]; gate[i] = g / (1 + exp1(-g)) * up[i]; i += 1 }
     }
 
+    /// gate ← gelu(gate) ⊙ up with GELU's tanh approximation (Gemma's GeGLU, as llama.cpp's
+    /// `ggml_gelu`): gelu(g) = g/2·(1 + tanh(√(2/π)·(g + 0.044715·g³))), and 1 + tanh(y) = 2 − 2/(e²ʸ + 1).
+    @inlinable
+    public static func geGLU(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count n: Int) {
+        let c: Float = 0.7978845608028654, a: Float = 0.044715
+        var i = 0
+        while i + 16 <= n {
+            let g = load(gate + i)
+            let y = SIMD16<Float>(repeating: 2 * c) * (g + SIMD16(repeating: a) * g * g * g)
+            let onePlusTanh = SIMD16<Float>(repeating: 2) - SIMD16(repeating: 2) / (exp16(y) + SIMD16(repeating: 1))
+            store(SIMD16<Float>(repeating: 0.5) * g * onePlusTanh * load(up + i), gate + i)
+            i += 16
+        }
+        while i < n {
+            let g = gate[i]
+            gate[i] = 0.5 * g * (2 - 2 / (exp1(2 * c * (g + a * g * g * g)) + 1)) * up[i]
+            i += 1
+        }
+    }
+
     /// eˣ in 16 lanes (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for eʳ,
     /// 2ⁿ built in the exponent bits), within 2 ulp of `expf` for x in [−87, 88]; x is clamped to
     /// that range (e⁻⁸⁷ ≈ 1.6e−38 stands for 0). Only same-width operations and bit casts: Swift's

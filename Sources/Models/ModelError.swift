@@ -1,15 +1,20 @@
 import GGUF
+import Quant
 
 /// Problems found when turning a parsed GGUF file into a runnable model. Each names the tensor or
 /// key at fault and the byte offset of its record in the file.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
-    case unsupportedArchitecture(String, offset: Int)
+    /// `supported`: the registered architectures (`ModelLoader`).
+    case unsupportedArchitecture(String, offset: Int, supported: [String] = [])
     case missingKey(String)
     case invalidHyperparameter(key: String, value: Int, reason: String, offset: Int)
     case missingTensor(String)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int], offset: Int)
     case unsupportedTensorType(tensor: String, type: GGMLType, offset: Int)
     case unexpectedTensor(String, reason: String, offset: Int)
+    /// A tensor in the file that the architecture does not use: a file with weights nothing reads
+    /// (Llama 3's `rope_freqs`, a vision tower) would run with the wrong numbers, so it is refused.
+    case unclaimedTensor(String, architecture: String, offset: Int)
     case contextTooLong(requested: Int, maximum: Int)
     case tooManyTokens(count: Int, capacity: Int)
     case tokenOutOfRange(id: Int, vocabularySize: Int)
@@ -19,8 +24,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .unsupportedArchitecture(let arch, let offset):
-            return "model error at byte \(offset): architecture '\(arch)' is not supported (supported: llama)"
+        case .unsupportedArchitecture(let arch, let offset, let supported):
+            return "model error at byte \(offset): architecture '\(arch)' is not supported (supported: \(supported.joined(separator: ", ")))"
         case .missingKey(let key):
             return "model error: required metadata key '\(key)' is missing"
         case .invalidHyperparameter(let key, let value, let reason, let offset):
@@ -30,9 +35,11 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .shapeMismatch(let name, let expected, let found, let offset):
             return "model error at byte \(offset): tensor '\(name)' has shape \(found), the hyper-parameters require \(expected)"
         case .unsupportedTensorType(let name, let type, let offset):
-            return "model error at byte \(offset): tensor '\(name)' has type \(type), which Swiftlet cannot load (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
+            return "model error at byte \(offset): tensor '\(name)' has type \(type), which Swiftlet cannot load (supported: \(WeightEncoding.supportedList))"
         case .unexpectedTensor(let name, let reason, let offset):
             return "model error at byte \(offset): tensor '\(name)' \(reason)"
+        case .unclaimedTensor(let name, let arch, let offset):
+            return "model error at byte \(offset): tensor '\(name)' is not used by Swiftlet's '\(arch)' architecture; refusing to run a model with weights it would ignore"
         case .contextTooLong(let requested, let maximum):
             return "model error: context of \(requested) tokens exceeds the model's \(maximum)"
         case .tooManyTokens(let count, let capacity):

@@ -74,7 +74,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let gguf = try GGUFFile(path: model)
-        let llama = try LlamaModel(gguf: gguf, backend: backend, threads: threads)
+        let llama = try ModelLoader.load(gguf, backend: backend, threads: threads)
         for (n, flag) in [(prompt, "-p"), (gen, "-n")] where n > llama.config.contextLength {
             throw CLIError("\(flag) \(n) exceeds the model's context of \(llama.config.contextLength) tokens")
         }
@@ -104,7 +104,7 @@ extension Bench {
         return parts.compactMap { $0 }
     }
 
-    func runConcurrency(_ llama: LlamaModel, gguf: GGUFFile, levels: [Int]) throws {
+    func runConcurrency(_ llama: any CausalLM, gguf: GGUFFile, levels: [Int]) throws {
         let tokenizer = try Tokenizer(gguf: gguf)
         var config = try engineOptions.configuration(model: llama)
         config.maxSequences = max(config.maxSequences, levels.max() ?? 1)

@@ -18,7 +18,7 @@ enum BenchReport {
         /// The machine, recorded so a cost report knows what was measured.
         var host = HostInfo.current()
 
-        init(gguf: GGUFFile, model: LlamaModel, threads: Int, backend: MatmulBackend) {
+        init(gguf: GGUFFile, model: any CausalLM, threads: Int, backend: MatmulBackend) {
             filename = gguf.path
             sizeBytes = gguf.tensors.reduce(0) { $0 + $1.byteCount }
             parameters = gguf.tensors.reduce(0) { $0 + $1.elementCount }

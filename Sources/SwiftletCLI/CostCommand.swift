@@ -133,7 +133,7 @@ struct CostOptions: ParsableArguments {
             throw CLIError("no --bench result and no model at \(model): run scripts/fetch-model, or give -m MODEL or --bench FILE")
         }
         let gguf = try GGUFFile(path: model)
-        let llama = try LlamaModel(gguf: gguf, backend: .auto, threads: threads)
+        let llama = try ModelLoader.load(gguf, backend: .auto, threads: threads)
         let tokenizer = try Tokenizer(gguf: gguf)
         let levels = Bench.levels(concurrency)!
         let prompt = max(1, Int(w.uncachedPromptTokens.rounded())), gen = Int(w.outputTokens.rounded())

@@ -34,7 +34,7 @@ struct EngineOptions: ParsableArguments {
         guard Self.bytes(kvMemory) != nil else { throw ValidationError("--kv-memory: '\(kvMemory)' is not a size such as 512MiB, 2GiB or 1000000") }
     }
 
-    func configuration(model: LlamaModel) throws -> EngineConfiguration {
+    func configuration(model: any CausalLM) throws -> EngineConfiguration {
         var c = EngineConfiguration()
         c.maxBatchTokens = maxBatchTokens
         c.maxSequences = maxSeqs

@@ -28,9 +28,9 @@ struct EvalModelOptions: ParsableArguments {
     @Option(help: "Element type of cached keys and values: f16 (as llama.cpp's default) or f32.")
     var kvType: KVCacheType = .f16
 
-    func load(_ path: String) throws -> (LlamaModel, Tokenizer) {
+    func load(_ path: String) throws -> (any CausalLM, Tokenizer) {
         let gguf = try GGUFFile(path: path)
-        return (try LlamaModel(gguf: gguf, backend: backend, threads: threads), try Tokenizer(gguf: gguf))
+        return (try ModelLoader.load(gguf, backend: backend, threads: threads), try Tokenizer(gguf: gguf))
     }
 
     func validate() throws {
@@ -105,10 +105,12 @@ struct EvalPerplexity: ParsableCommand {
         let (file, ctx) = (text.file, text.ctx)
         let run = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType)
         let writer = try saveLogits.map { try TopLogitsWriter(path: $0, model: model, text: file, ctx: ctx, tokens: ids, k: topK) }
-        let windows = PerplexityRun.windows(ids.count, ctx: ctx).count
-        stderrLine("\(ids.count) tokens, \(windows) windows of \(ctx)")
+        // A model whose tokenizer adds BOS (Gemma) sees it at the start of every window.
+        let bos = tokenizer.addBOS ? tokenizer.bosID : nil
+        let windows = PerplexityRun.windows(ids.count, ctx: bos == nil ? ctx : ctx - 1).count
+        stderrLine("\(ids.count) tokens, \(windows) windows of \(ctx)\(bos == nil ? "" : " (BOS and \(ctx - 1) text tokens)")")
         let start = Date()
-        let r = try run.run(ids, visit: writer.map { w in { try w.write(position: $0, logits: $1, next: $2) } }) { w in
+        let r = try run.run(ids, bos: bos, visit: writer.map { w in { try w.write(position: $0, logits: $1, next: $2) } }) { w in
             stderrLine(String(format: "[%d/%d] running perplexity %.4f", w.index + 1, windows, w.runningPerplexity))
         }
         try writer?.close()

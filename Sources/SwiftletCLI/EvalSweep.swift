@@ -92,7 +92,7 @@ struct EvalSweep: ParsableCommand {
         var ids: [Int] = []   // every type shares the tokenizer: the text is tokenized once
 
         var rows: [Row] = []
-        var baseModel: LlamaModel?
+        var baseModel: (any CausalLM)?
         var basePerplexity: PerplexityRun.Result?
         for (i, target) in targets.enumerated() {
             let path = "\(workDir)/\(stem)-\(target.rawValue).gguf"

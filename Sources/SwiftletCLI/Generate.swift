@@ -73,7 +73,7 @@ struct Generate: ParsableCommand {
         let loadStart = Date()
         let gguf = try GGUFFile(path: model)
         let tokenizer = try Tokenizer(gguf: gguf)
-        let llama = try LlamaModel(gguf: gguf, backend: backend, threads: threads)
+        let llama = try ModelLoader.load(gguf, backend: backend, threads: threads)
         guard tokenizer.vocabularySize == llama.config.vocabularySize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) tokens but token_embd.weight has \(llama.config.vocabularySize) rows")
         }

@@ -87,7 +87,7 @@ struct Serve: ParsableCommand {
         for (name, path) in entries {
             guard !served.contains(where: { $0.name == name }) else { throw CLIError("two models are named '\(name)': use --model NAME=PATH") }
             let gguf = try GGUFFile(path: path)
-            let model = try LlamaModel(gguf: gguf, backend: backend, threads: threads)
+            let model = try ModelLoader.load(gguf, backend: backend, threads: threads)
             let tokenizer = try Tokenizer(gguf: gguf)
             let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(model: model))
             served.append(ServedModel(name: name, engine: engine, tokenizer: tokenizer, created: Int(Date().timeIntervalSince1970)))

@@ -33,7 +33,7 @@ import Foundation
     }
 
     @Test func ropeRotatesPairsAndKeepsNorm() {
-        let rope = Rope(headDim: 4, ropeDim: 4, base: 10000)
+        let rope = RotaryEmbedding(headDim: 4, ropeDim: 4, base: 10000)
         var x: [Float] = [1, 0, 1, 0]
         rope.apply(&x, heads: 1, position: 0)
         #expect(x == [1, 0, 1, 0])

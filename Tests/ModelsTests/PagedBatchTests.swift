@@ -24,7 +24,7 @@ import Testing
         let tables = [[5, 0, 9], [2, 7], [3, 1]]       // block size 4: positions 0…11 of sequence 0 in blocks 5, 0, 9
         let cache = model.makePagedCache(blockCount: 10, blockSize: 4)
         let scratch = model.makeScratch(maxTokens: 32, contextCapacity: 16, logitRows: 32)
-        let batch = LlamaBatch(capacity: 32, maxSequences: 4, maxBlockEntries: 16)
+        let batch = ForwardBatch(capacity: 32, maxSequences: 4, maxBlockEntries: 16)
         let vocab = model.config.vocabularySize
         var got: [[[Float]]] = sequences.map { _ in [] }
         // Step 1: the first 6 tokens of sequence 0, the first 1 of sequence 1, all of sequence 2.
@@ -53,7 +53,7 @@ import Testing
         let model = try LlamaModel(gguf: TinyLlama().open())
         let cache = model.makePagedCache(blockCount: 4, blockSize: 4)
         let scratch = model.makeScratch(maxTokens: 8, contextCapacity: 16, logitRows: 8)
-        let batch = LlamaBatch(capacity: 8, maxSequences: 2, maxBlockEntries: 4)
+        let batch = ForwardBatch(capacity: 8, maxSequences: 2, maxBlockEntries: 4)
         try batch.append([1, 2, 3, 4, 5], start: 0, blockTable: [0], logits: .last)
         #expect(throws: ModelError.positionOutsideBlocks(position: 4, blocks: 1, blockSize: 4)) {
             try model.forward(batch: batch, cache: cache, scratch: scratch)
@@ -130,7 +130,7 @@ import Testing
         let cache = model.makePagedCache(blockCount: blocksNeeded.reduce(0, +), blockSize: blockSize)
         let total = sequences.reduce(0) { $0 + $1.count }
         let scratch = model.makeScratch(maxTokens: total, contextCapacity: 256, logitRows: total)
-        let batch = LlamaBatch(capacity: total, maxSequences: 32, maxBlockEntries: 64)
+        let batch = ForwardBatch(capacity: total, maxSequences: 32, maxBlockEntries: 64)
         // Fillers first prefill all but their last token, so that in the measured pass they decode.
         batch.removeAll()
         for s in records.count..<sequences.count where sequences[s].count > 1 {

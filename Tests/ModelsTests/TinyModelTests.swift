@@ -141,8 +141,8 @@ import Tokenizer
     @Test func unsupportedTensorType() throws {
         var tiny = TinyLlama()
         let i = tiny.tensors.firstIndex { $0.name == "blk.0.attn_q.weight" }!
-        tiny.tensors[i].type = .q5_0
-        guard case .unsupportedTensorType("blk.0.attn_q.weight", .q5_0, _)? = try loadError(tiny) else {
+        tiny.tensors[i].type = .q8_1
+        guard case .unsupportedTensorType("blk.0.attn_q.weight", .q8_1, _)? = try loadError(tiny) else {
             Issue.record("expected unsupportedTensorType"); return
         }
     }
@@ -150,7 +150,8 @@ import Tokenizer
     @Test func unsupportedArchitecture() throws {
         var tiny = TinyLlama()
         tiny.set("general.architecture", .string("mamba"))
-        guard case .unsupportedArchitecture("mamba", _)? = try loadError(tiny) else { Issue.record("expected unsupportedArchitecture"); return }
+        guard case .unsupportedArchitecture("mamba", _, let supported)? = try loadError(tiny) else { Issue.record("expected unsupportedArchitecture"); return }
+        #expect(supported == ModelLoader.supportedArchitectures && supported.contains("llama") && supported.contains("qwen2"))
     }
 
     /// The tokenizer refuses special token ids outside the vocabulary, naming the key.

@@ -8,133 +8,142 @@ import Kernels
 import LLMBase
 import Quant
 
-/// One transformer block's weights. Matrices are [out rows × in columns] (GGUF shape [in, out]).
-public struct LlamaLayer: @unchecked Sendable {
-    public let attentionNorm: UnsafePointer<Float>   // [hidden]
-    public let wq: WeightMatrix                      // [heads·headDim × hidden]
-    public let wk: WeightMatrix                      // [kvHeads·headDim × hidden]
-    public let wv: WeightMatrix                      // [kvHeads·headDim × hidden]
-    public let wo: WeightMatrix                      // [hidden × heads·headDim]
-    public let ffnNorm: UnsafePointer<Float>         // [hidden]
-    public let wGate: WeightMatrix                   // [ffn × hidden]
-    public let wUp: WeightMatrix                     // [ffn × hidden]
-    public let wDown: WeightMatrix                   // [hidden × ffn]
-}
-
-/// All weights of a Llama model.
+/// Hands an architecture its tensors by name, checking presence, type and shape, and keeps track of
+/// which tensors were claimed: `finish()` refuses a file with a tensor no one asked for.
 ///
-/// Quantized (the default): Q8_0, Q4_0 and Q4_1 matrices and F32 vectors are views into the
-/// file's memory map — nothing is copied; F16/BF16 tensors are converted to F32 at load.
-/// Reference (`dequantizeAll`): every tensor dequantized to F32 into one arena, the foundation
-/// path that matches the F32 reference outputs to 1e-3.
-/// Interleaved (`interleave`, the `auto` backend on a VNNI build): every quantized matrix whose
-/// rows are a multiple of 8 is also copied, re-laid-out, into `interleavedArena`
-/// (`InterleavedLayout`, the same bytes as in the file), and the file's pages of that matrix are
-/// released from memory (`madvise`), so resident memory stays at one copy of the weights. The
-/// mapping stays valid: a page read again (an embedding row, another backend) comes back from the
-/// page cache.
-public final class LlamaWeights: @unchecked Sendable {
-    public let config: LlamaConfig
-    public let gguf: GGUFFile                 // keeps the mapping alive
-    private let arena: AlignedFloatBuffer     // converted tensors
-    private let interleavedArena: AlignedBytes
-    public let tokenEmbedding: WeightMatrix   // [vocab × hidden]
-    public let outputNorm: UnsafePointer<Float>
-    /// [vocab × hidden]; the token embedding itself when the file has no `output.weight` (tied).
-    public let output: WeightMatrix
-    public let layers: [LlamaLayer]
-    public let tiedOutput: Bool
+/// Where a tensor's bytes end up:
+/// - quantized matrices with dot kernels stay in the file's memory map (no copy);
+/// - on `interleave` (the `auto` backend on a VNNI build), a matrix whose format has an interleaved
+///   layout and whose rows are a multiple of 8 is copied, re-laid-out, into `storage`
+///   (`InterleavedLayout`, the same bytes as in the file), and its file pages are released
+///   (`madvise`), so resident memory stays at one copy of the weights;
+/// - vectors, plain-float matrices and formats without dot kernels (F16, BF16, Q2_K, Q3_K) are
+///   converted to F32 into `storage`; with `dequantizeAll` (the `reference` backend) every tensor is.
+///
+/// Both arenas are sized up front from every tensor of the file (each must be claimed exactly
+/// once, so nothing is over-counted), then filled as tensors are claimed.
+public final class TensorLoader {
+    public let gguf: GGUFFile
+    public let architecture: String
+    private let dequantizeAll: Bool
+    private let interleave: Bool
+    private let storage: WeightStorage
+    private var floatOffset = 0
+    private var interleavedOffset = 0
+    private var claimed: Set<String> = []
 
-    /// Checks every tensor's presence, type and shape against `config`, then maps or converts it.
-    public init(gguf: GGUFFile, config c: LlamaConfig, dequantizeAll: Bool, interleave: Bool = false) throws {
-        config = c
+    public init(gguf: GGUFFile, architecture: String, dequantizeAll: Bool, interleave: Bool) {
         self.gguf = gguf
-        var plan: [(GGUFTensorInfo, WeightEncoding)] = []
-        func require(_ name: String, _ shape: [Int]) throws {
-            guard let t = gguf.tensor(named: name) else { throw ModelError.missingTensor(name) }
-            guard t.dimensions == shape else {
-                throw ModelError.shapeMismatch(tensor: name, expected: shape, found: t.dimensions, offset: t.infoOffset)
+        self.architecture = architecture
+        self.dequantizeAll = dequantizeAll
+        self.interleave = interleave
+        var floats = 0, interleaved = 0
+        for t in gguf.tensors {
+            guard let e = t.weightEncoding else { continue }
+            floats += (t.elementCount + 15) & ~15
+            if t.dimensions.count == 2 { interleaved += (Self.interleavedBytes(e, t) + 63) & ~63 }
+        }
+        storage = WeightStorage(gguf: gguf, floats: dequantizeAll ? floats : Self.convertedFloats(gguf),
+                                interleavedBytes: interleave && !dequantizeAll ? interleaved : 0)
+    }
+
+    /// Floats needed for the tensors that are converted whatever the backend: every tensor that
+    /// is not a matrix with dot kernels (vectors are counted too: a norm stored as F16 is converted).
+    private static func convertedFloats(_ gguf: GGUFFile) -> Int {
+        gguf.tensors.reduce(0) { total, t in
+            guard let e = t.weightEncoding else { return total }
+            let kept = e.dotFormat != nil || (e == .f32 && t.dimensions.count <= 2)
+            return kept ? total : total + ((t.elementCount + 15) & ~15)
+        }
+    }
+
+    private static func interleavedBytes(_ e: WeightEncoding, _ t: GGUFTensorInfo) -> Int {
+        InterleavedLayout.supports(e, rows: t.dimensions[1], columns: t.dimensions[0])
+            ? InterleavedLayout.byteCount(e, rows: t.dimensions[1], columns: t.dimensions[0]) : 0
+    }
+
+    /// The storage every claimed pointer points into; the model keeps it alive.
+    public var weights: WeightStorage { storage }
+
+    public func has(_ name: String) -> Bool { gguf.tensor(named: name) != nil }
+
+    /// A [rows × columns] matrix (GGUF shape [columns, rows]).
+    public func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+        let (t, e) = try claim(name, shape: [columns, rows])
+        let src = gguf.data(for: t).baseAddress!
+        if dequantizeAll || e.dotFormat == nil {
+            guard columns % 16 == 0 || e == .f32 else {
+                throw ModelError.shapeMismatch(tensor: name, expected: [(columns + 15) / 16 * 16, rows], found: t.dimensions, offset: t.infoOffset)
             }
-            plan.append((t, try Self.encoding(of: t)))
+            if e == .f32 && !dequantizeAll {
+                return WeightMatrix(format: .f32, data: src, rows: rows, columns: columns)
+            }
+            return WeightMatrix(format: .f32, data: UnsafeRawPointer(convert(t, e)), rows: rows, columns: columns)
         }
-        try require("token_embd.weight", [c.hiddenSize, c.vocabularySize])
-        try require("output_norm.weight", [c.hiddenSize])
-        let hasOutput = gguf.tensor(named: "output.weight") != nil
-        if hasOutput { try require("output.weight", [c.hiddenSize, c.vocabularySize]) }
-        for l in 0..<c.layerCount {
-            try require("blk.\(l).attn_norm.weight", [c.hiddenSize])
-            try require("blk.\(l).attn_q.weight", [c.hiddenSize, c.queryDim])
-            try require("blk.\(l).attn_k.weight", [c.hiddenSize, c.kvDim])
-            try require("blk.\(l).attn_v.weight", [c.hiddenSize, c.kvDim])
-            try require("blk.\(l).attn_output.weight", [c.queryDim, c.hiddenSize])
-            try require("blk.\(l).ffn_norm.weight", [c.hiddenSize])
-            try require("blk.\(l).ffn_gate.weight", [c.hiddenSize, c.feedForwardSize])
-            try require("blk.\(l).ffn_up.weight", [c.hiddenSize, c.feedForwardSize])
-            try require("blk.\(l).ffn_down.weight", [c.feedForwardSize, c.hiddenSize])
+        guard columns % 32 == 0 else {
+            // The 8-bit activations come in blocks of 32.
+            throw ModelError.unexpectedTensor(name, reason: "has \(columns) columns, not a multiple of 32, in \(e)", offset: t.infoOffset)
         }
-        // A block beyond block_count means the declared layer count contradicts the tensors.
-        if let extra = gguf.tensors.first(where: { Self.layerIndex(of: $0.name).map { $0 >= c.layerCount } ?? false }) {
-            throw ModelError.unexpectedTensor(extra.name, reason: "belongs to a layer beyond llama.block_count = \(c.layerCount)",
+        if interleave && InterleavedLayout.supports(e, rows: rows, columns: columns) {
+            let copy = storage.interleavedArena.pointer + interleavedOffset
+            interleavedOffset += (InterleavedLayout.byteCount(e, rows: rows, columns: columns) + 63) & ~63
+            InterleavedLayout.repack(e, src, rowBytes: e.rowBytes(columns: columns),
+                                     groups: 0..<(rows / InterleavedLayout.rows), columns: columns, into: copy)
+            Self.releasePages(gguf.data(for: t))
+            return WeightMatrix(format: e, data: src, rows: rows, columns: columns, interleaved: UnsafeRawPointer(copy))
+        }
+        return WeightMatrix(format: e, data: src, rows: rows, columns: columns)
+    }
+
+    public func optionalMatrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix? {
+        has(name) ? try matrix(name, rows: rows, columns: columns) : nil
+    }
+
+    /// A vector of `count` floats (norm weights, biases, frequency factors), in F32.
+    public func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
+        let (t, e) = try claim(name, shape: [count])
+        if e == .f32 && !dequantizeAll { return gguf.data(for: t).baseAddress!.assumingMemoryBound(to: Float.self) }
+        return UnsafePointer(convert(t, e))
+    }
+
+    public func optionalVector(_ name: String, count: Int) throws -> UnsafePointer<Float>? {
+        has(name) ? try vector(name, count: count) : nil
+    }
+
+    /// Throws when the file holds a tensor that was not claimed, or that belongs to a layer
+    /// beyond the declared count (`layerCount`).
+    public func finish(layerCount: Int) throws -> WeightStorage {
+        if let extra = gguf.tensors.first(where: { Self.layerIndex(of: $0.name).map { $0 >= layerCount } ?? false }) {
+            throw ModelError.unexpectedTensor(extra.name, reason: "belongs to a layer beyond \(architecture).block_count = \(layerCount)",
                                               offset: extra.infoOffset)
         }
+        if let unclaimed = gguf.tensors.first(where: { !claimed.contains($0.name) }) {
+            throw ModelError.unclaimedTensor(unclaimed.name, architecture: architecture, offset: unclaimed.infoOffset)
+        }
+        return storage
+    }
 
-        // Tensors that must become F32 get a 16-float (64-byte) aligned slot in the arena; the
-        // others stay in the mapping.
-        func converted(_ enc: WeightEncoding) -> Bool {
-            dequantizeAll || enc == .f16 || enc == .bf16
+    private func claim(_ name: String, shape: [Int]) throws -> (GGUFTensorInfo, WeightEncoding) {
+        guard let t = gguf.tensor(named: name) else { throw ModelError.missingTensor(name) }
+        guard t.dimensions == shape else {
+            throw ModelError.shapeMismatch(tensor: name, expected: shape, found: t.dimensions, offset: t.infoOffset)
         }
-        var offsets: [Int] = []
-        var total = 0
-        for (t, enc) in plan {
-            offsets.append(total)
-            if converted(enc) { total += (t.elementCount + 15) & ~15 }
+        guard let e = t.weightEncoding else {
+            throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type, offset: t.infoOffset)
         }
-        arena = AlignedFloatBuffer(count: total)
-        // Interleaved copies, each at a 64-byte boundary.
-        func interleaved(_ t: GGUFTensorInfo, _ enc: WeightEncoding) -> Bool {
-            interleave && !converted(enc) && t.dimensions.count == 2
-                && InterleavedLayout.supports(enc, rows: t.dimensions[1], columns: t.dimensions[0])
+        guard claimed.insert(name).inserted else {
+            throw ModelError.unexpectedTensor(name, reason: "was claimed twice", offset: t.infoOffset)
         }
-        var interleavedOffsets: [Int] = []
-        var interleavedTotal = 0
-        for (t, enc) in plan {
-            interleavedOffsets.append(interleavedTotal)
-            if interleaved(t, enc) {
-                interleavedTotal += (InterleavedLayout.byteCount(enc, rows: t.dimensions[1], columns: t.dimensions[0]) + 63) & ~63
-            }
-        }
-        interleavedArena = AlignedBytes(count: interleavedTotal)
-        var matrices: [WeightMatrix] = []
-        for (i, (t, enc)) in plan.enumerated() {
-            let src = gguf.data(for: t).baseAddress!
-            let rows = t.dimensions.count == 2 ? t.dimensions[1] : 1
-            if converted(enc) {
-                dequantize(enc, src, into: arena.pointer + offsets[i], count: t.elementCount)
-                matrices.append(WeightMatrix(format: .f32, data: UnsafeRawPointer(arena.pointer + offsets[i]), rows: rows, columns: t.dimensions[0]))
-            } else if interleaved(t, enc) {
-                let copy = interleavedArena.pointer + interleavedOffsets[i]
-                let format = Self.format(enc), columns = t.dimensions[0]
-                InterleavedLayout.repack(enc, src, rowBytes: format.rowBytes(columns: columns),
-                                         groups: 0..<(rows / InterleavedLayout.rows), columns: columns, into: copy)
-                Self.releasePages(gguf.data(for: t))
-                matrices.append(WeightMatrix(format: format, data: src, rows: rows, columns: columns, interleaved: UnsafeRawPointer(copy)))
-            } else {
-                matrices.append(WeightMatrix(format: Self.format(enc), data: src, rows: rows, columns: t.dimensions[0]))
-            }
-        }
-        var slot = 0
-        func next() -> WeightMatrix { defer { slot += 1 }; return matrices[slot] }
-        func vector() -> UnsafePointer<Float> { next().data.assumingMemoryBound(to: Float.self) }
-        tokenEmbedding = next()
-        outputNorm = vector()
-        tiedOutput = !hasOutput
-        output = hasOutput ? next() : tokenEmbedding
-        var layers: [LlamaLayer] = []
-        for _ in 0..<c.layerCount {
-            layers.append(LlamaLayer(attentionNorm: vector(), wq: next(), wk: next(), wv: next(), wo: next(),
-                                     ffnNorm: vector(), wGate: next(), wUp: next(), wDown: next()))
-        }
-        self.layers = layers
+        return (t, e)
+    }
+
+    /// Dequantizes the tensor into the next 64-byte aligned slot of the float arena.
+    private func convert(_ t: GGUFTensorInfo, _ e: WeightEncoding) -> UnsafeMutablePointer<Float> {
+        let out = storage.floatArena.pointer + floatOffset
+        floatOffset += (t.elementCount + 15) & ~15
+        precondition(floatOffset <= storage.floatArena.count, "float arena sized too small")
+        dequantize(e, gguf.data(for: t).baseAddress!, into: out, count: t.elementCount)
+        return out
     }
 
     /// Drops the whole pages of `bytes` (a read-only file mapping) from this process's resident
@@ -148,27 +157,25 @@ public final class LlamaWeights: @unchecked Sendable {
         madvise(p, end - start, Int32(MADV_DONTNEED))
     }
 
-    static func encoding(of t: GGUFTensorInfo) throws -> WeightEncoding {
-        guard let e = t.weightEncoding else {
-            throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type, offset: t.infoOffset)
-        }
-        return e
-    }
-
-    static func format(_ e: WeightEncoding) -> WeightFormat {
-        switch e {
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        case .q4_1: return .q4_1
-        default: return .f32
-        }
-    }
-
     /// "blk.12.attn_q.weight" → 12.
     static func layerIndex(of name: String) -> Int? {
         guard name.hasPrefix("blk.") else { return nil }
         let rest = name.dropFirst(4)
         guard let dot = rest.firstIndex(of: ".") else { return nil }
         return Int(rest[..<dot])
+    }
+}
+
+/// Owner of a model's weight memory: the file mapping and the arenas of converted and
+/// interleaved tensors. Every `WeightMatrix` and vector pointer of a model points into it.
+public final class WeightStorage: @unchecked Sendable {
+    public let gguf: GGUFFile
+    let floatArena: AlignedFloatBuffer
+    let interleavedArena: AlignedBytes
+
+    init(gguf: GGUFFile, floats: Int, interleavedBytes: Int) {
+        self.gguf = gguf
+        floatArena = AlignedFloatBuffer(count: floats)
+        interleavedArena = AlignedBytes(count: interleavedBytes)
     }
 }

@@ -12,7 +12,7 @@
 ///
 /// Storage is allocated once for `capacity` tokens, `maxSequences` sequences and
 /// `maxBlockEntries` block-table entries; filling a batch allocates nothing.
-public final class LlamaBatch: @unchecked Sendable {
+public final class ForwardBatch: @unchecked Sendable {
     public enum Logits: Sendable { case none, last, all }
 
     public let capacity: Int

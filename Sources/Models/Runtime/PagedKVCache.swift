@@ -14,8 +14,8 @@ public enum KVCacheType: String, Sendable, CaseIterable, CustomStringConvertible
 
 /// Paged key/value storage (vLLM's KV blocks): `blockCount` blocks of `blockSize` positions, per
 /// layer. Which block holds which positions of which sequence is the caller's business: a batch
-/// carries a block table per sequence (see `LlamaBatch`); one sequence alone uses blocks
-/// 0, 1, 2, … in order (`LlamaModel.makeCache`).
+/// carries a block table per sequence (see `ForwardBatch`); one sequence alone uses blocks
+/// 0, 1, 2, … in order (`CausalLM.makeCache`).
 ///
 ///   keys[layer][block][kvHead][d][slot]        a block's keys transposed: the slots of one
 ///                                              dimension are adjacent, so attention scores 16
@@ -27,7 +27,7 @@ public enum KVCacheType: String, Sendable, CaseIterable, CustomStringConvertible
 /// Elements are half precision by default, or single (`KVCacheType`). Pages are mapped lazily
 /// (`AlignedBytes`): a pool sized for the worst case costs resident memory only as blocks are
 /// written.
-public final class LlamaKVCache: @unchecked Sendable {
+public final class PagedKVCache: @unchecked Sendable {
     public let blockCount: Int
     public let blockSize: Int
     public let layerCount: Int
@@ -40,19 +40,23 @@ public final class LlamaKVCache: @unchecked Sendable {
     /// Positions one sequence can hold when it owns every block.
     public var capacity: Int { blockCount * blockSize }
 
-    public init(config: LlamaConfig, blockCount: Int, blockSize: Int, type: KVCacheType = .f16) {
+    /// Block size of a one-sequence cache (`CausalLM.makeCache`): the attention kernels' fast path
+    /// wants multiples of 16.
+    public static let contiguousBlockSize = 16
+
+    public init(layerCount: Int, kvDim: Int, blockCount: Int, blockSize: Int, type: KVCacheType = .f16) {
         self.blockCount = blockCount
         self.blockSize = blockSize
         self.type = type
-        layerCount = config.layerCount
-        kvDim = config.kvDim
-        let bytes = config.layerCount * blockCount * blockSize * config.kvDim * type.bytesPerElement
+        self.layerCount = layerCount
+        self.kvDim = kvDim
+        let bytes = layerCount * blockCount * blockSize * kvDim * type.bytesPerElement
         keyStore = AlignedBytes(count: bytes)
         valueStore = AlignedBytes(count: bytes)
     }
 
     /// Bytes of K and V per block across all layers (for sizing a pool from a memory budget).
-    public static func bytesPerBlock(config: LlamaConfig, blockSize: Int, type: KVCacheType = .f16) -> Int {
+    public static func bytesPerBlock(config: TransformerConfig, blockSize: Int, type: KVCacheType = .f16) -> Int {
         2 * config.layerCount * blockSize * config.kvDim * type.bytesPerElement
     }
 
@@ -104,53 +108,3 @@ public final class LlamaKVCache: @unchecked Sendable {
     }
 }
 
-/// Activations for a batch of up to `maxTokens` tokens, allocated once (llama2.c's RunState).
-/// `forward` writes only into these.
-public final class LlamaScratch: @unchecked Sendable {
-    public let maxTokens: Int
-    let x: AlignedFloatBuffer          // [n, hidden] residual stream
-    let xNorm: AlignedFloatBuffer      // [n, hidden] normed input of a sub-block
-    let q: AlignedFloatBuffer          // [n, heads·headDim]
-    let k: AlignedFloatBuffer          // [n, kvHeads·headDim]
-    let v: AlignedFloatBuffer          // [n, kvHeads·headDim]
-    let attention: AlignedFloatBuffer  // [n, heads·headDim] attention output before wo
-    let projected: AlignedFloatBuffer  // [n, hidden] output of wo or w_down
-    let gate: AlignedFloatBuffer       // [n, ffn]
-    let up: AlignedFloatBuffer         // [n, ffn]
-    let scores: AlignedFloatBuffer     // [2 · heads · token groups, context] score rows of the parallel tasks
-    let logitStore: AlignedFloatBuffer // [logitRows, vocab]
-    let contextCapacity: Int
-    /// Rows of logits a pass may return (all tokens' when asked, else one).
-    public let logitRows: Int
-    let matmul: MatmulContext
-    /// The batch the one-sequence `forward` fills (one sequence, blocks 0, 1, 2, …).
-    let singleSequence: LlamaBatch
-    /// Upper bound on parallel attention tasks: heads × token groups.
-    static let maxTokenGroups = 8
-
-    public init(config c: LlamaConfig, maxTokens: Int, contextCapacity: Int, logitRows: Int, matmul: MatmulContext) {
-        self.maxTokens = maxTokens
-        self.contextCapacity = contextCapacity
-        self.logitRows = logitRows
-        self.matmul = matmul
-        singleSequence = LlamaBatch(capacity: maxTokens, maxSequences: 1,
-                                    maxBlockEntries: (contextCapacity + LlamaModel.contiguousBlockSize - 1) / LlamaModel.contiguousBlockSize)
-        x = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
-        xNorm = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
-        q = AlignedFloatBuffer(count: maxTokens * c.queryDim)
-        k = AlignedFloatBuffer(count: maxTokens * c.kvDim)
-        v = AlignedFloatBuffer(count: maxTokens * c.kvDim)
-        attention = AlignedFloatBuffer(count: maxTokens * c.queryDim)
-        projected = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
-        gate = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
-        up = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
-        scores = AlignedFloatBuffer(count: 2 * c.heads * Self.maxTokenGroups * contextCapacity)
-        logitStore = AlignedFloatBuffer(count: logitRows * c.vocabularySize)
-    }
-
-    /// Logits of row `row` of the last forward pass (rows are the batch's tokens, or just one row
-    /// for the last token when all logits were not asked for).
-    public func logits(row: Int, vocabularySize: Int) -> UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(start: logitStore.pointer + row * vocabularySize, count: vocabularySize)
-    }
-}

@@ -1,0 +1,113 @@
+import GGUF
+import Kernels
+import LLMBase
+import Quant
+
+/// One Phi-3 block's weights: Llama's with Q, K and V in one matrix and gate and up in another.
+public struct Phi3Layer: @unchecked Sendable {
+    public let attentionNorm: UnsafePointer<Float>   // [hidden]
+    public let wqkv: WeightMatrix                    // [(heads + 2·kvHeads)·headDim × hidden]: Q rows, then K, then V
+    public let wo: WeightMatrix                      // [hidden × heads·headDim]
+    public let ffnNorm: UnsafePointer<Float>         // [hidden]
+    public let wGateUp: WeightMatrix                 // [2·ffn × hidden]: gate rows, then up rows
+    public let wDown: WeightMatrix                   // [hidden × ffn]
+}
+
+/// The Phi-3 architecture (Phi-3 mini and medium, Phi-3.5 mini, Phi-4 mini): Llama's pre-norm
+/// blocks with fused projections — one matmul gives Q, K and V, another gate and up — NEOX RoPE
+/// and an output projection of its own. Long-context files with `rope_factors_long/short` are
+/// refused by the loader (those tensors are not claimed), not run with the wrong positions.
+public final class Phi3Model: CausalLM, @unchecked Sendable {
+    public var architecture: String { "phi3" }
+    public let config: TransformerConfig
+    public let backend: MatmulBackend
+    public let pool: ComputePool
+    public let matrices: [(name: String, matrix: WeightMatrix)]
+    public var fusedWidth: Int { max(config.queryDim + 2 * config.kvDim, 2 * config.feedForwardSize) }
+    let storage: WeightStorage
+    let tokenEmbedding: WeightMatrix   // [vocab × hidden]
+    let outputNorm: UnsafePointer<Float>
+    let output: WeightMatrix           // [vocab × hidden], or the embedding (tied)
+    let layers: [Phi3Layer]
+    let rope: RotaryEmbedding
+    let attention: AttentionSettings
+
+    public init(gguf: GGUFFile, backend: MatmulBackend = .auto, threads: Int? = nil) throws {
+        try ModelLoader.check(gguf, is: "phi3")
+        let hp = Hyperparameters(gguf: gguf, architecture: "phi3")
+        let c = try TransformerConfig(hp)
+        config = c
+        let load = TensorLoader(gguf: gguf, architecture: "phi3", dequantizeAll: backend == .reference,
+                                interleave: backend == .auto && InterleavedKernels.vectorized)
+        var named: [(String, WeightMatrix)] = []
+        func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> WeightMatrix {
+            let m = try load.matrix(name, rows: rows, columns: columns)
+            named.append((name, m))
+            return m
+        }
+        tokenEmbedding = try matrix("token_embd.weight", c.vocabularySize, c.hiddenSize)
+        outputNorm = try load.vector("output_norm.weight", count: c.hiddenSize)
+        output = load.has("output.weight") ? try matrix("output.weight", c.vocabularySize, c.hiddenSize) : tokenEmbedding
+        var layers: [Phi3Layer] = []
+        for l in 0..<c.layerCount {
+            let p = "blk.\(l)."
+            layers.append(Phi3Layer(
+                attentionNorm: try load.vector(p + "attn_norm.weight", count: c.hiddenSize),
+                wqkv: try matrix(p + "attn_qkv.weight", c.queryDim + 2 * c.kvDim, c.hiddenSize),
+                wo: try matrix(p + "attn_output.weight", c.hiddenSize, c.queryDim),
+                ffnNorm: try load.vector(p + "ffn_norm.weight", count: c.hiddenSize),
+                wGateUp: try matrix(p + "ffn_up.weight", 2 * c.feedForwardSize, c.hiddenSize),
+                wDown: try matrix(p + "ffn_down.weight", c.hiddenSize, c.feedForwardSize)))
+        }
+        self.layers = layers
+        storage = try load.finish(layerCount: c.layerCount)
+        matrices = named
+        self.backend = backend
+        pool = ComputePool(threads: ModelLoader.threadCount(threads))
+        let scaling = try RopeScaling(hp)
+        rope = RotaryEmbedding(headDim: c.headDim, ropeDim: c.ropeDim, base: c.ropeBase, layout: .neox,
+                               linearScale: scaling.linearFactor)
+        attention = AttentionSettings(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+    }
+
+    public func forward(batch: ForwardBatch, cache: PagedKVCache, scratch s: ForwardScratch) throws {
+        try validate(batch, cache: cache, scratch: s)
+        let c = config, mm = s.matmul, n = batch.tokenCount, eps = c.rmsEpsilon
+        let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer
+        let qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize, fused = s.fused.pointer
+
+        // 1. Token embedding.
+        pool.forEachRow(n) { i in self.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
+
+        for (l, layer) in layers.enumerated() {
+            // 2. Attention: RMSNorm → one QKV matmul, split into Q, K, V → RoPE (NEOX), cache,
+            //    attention → output projection → residual.
+            Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: eps, into: xn, pool: pool)
+            let width = qDim + 2 * kvDim
+            mm.multiply(xn, rows: n, weight: layer.wqkv, into: fused)
+            pool.forEachRow(n) { i in
+                let row = fused + i * width
+                (s.q.pointer + i * qDim).update(from: row, count: qDim)
+                (s.k.pointer + i * kvDim).update(from: row + qDim, count: kvDim)
+                (s.v.pointer + i * kvDim).update(from: row + qDim + kvDim, count: kvDim)
+            }
+            Attention.run(layer: l, attention, rope: rope, batch: batch, cache: cache, scratch: s, pool: pool)
+            mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
+            Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)
+
+            // 3. Feed-forward: RMSNorm → one gate-and-up matmul → silu(gate) ⊙ up → down → residual.
+            Norms.rows(x, n, width: dim, weight: layer.ffnNorm, epsilon: eps, into: xn, pool: pool)
+            mm.multiply(xn, rows: n, weight: layer.wGateUp, into: fused)
+            pool.forEachRow(n) { i in
+                let row = fused + i * 2 * ffn
+                Elementwise.swiGLU(row, up: row + ffn, count: ffn)
+                (s.gate.pointer + i * ffn).update(from: row, count: ffn)
+            }
+            mm.multiply(s.gate.pointer, rows: n, weight: layer.wDown, into: s.projected.pointer)
+            Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)
+        }
+
+        // 4. Final norm and output projection.
+        Logits.compute(batch: batch, x: x, hiddenSize: dim, norm: outputNorm, epsilon: eps, output: output, scratch: s)
+    }
+}

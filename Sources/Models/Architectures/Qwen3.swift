@@ -1,0 +1,111 @@
+import GGUF
+import Kernels
+import LLMBase
+import Quant
+
+/// One Qwen3 block's weights: Llama's, plus an RMSNorm weight for every query and key head.
+public struct Qwen3Layer: @unchecked Sendable {
+    public let attentionNorm: UnsafePointer<Float>   // [hidden]
+    public let wq: WeightMatrix                      // [heads·headDim × hidden]
+    public let wk: WeightMatrix                      // [kvHeads·headDim × hidden]
+    public let wv: WeightMatrix                      // [kvHeads·headDim × hidden]
+    public let queryNorm: UnsafePointer<Float>       // [headDim]
+    public let keyNorm: UnsafePointer<Float>         // [headDim]
+    public let wo: WeightMatrix                      // [hidden × heads·headDim]
+    public let ffnNorm: UnsafePointer<Float>         // [hidden]
+    public let wGate: WeightMatrix                   // [ffn × hidden]
+    public let wUp: WeightMatrix                     // [ffn × hidden]
+    public let wDown: WeightMatrix                   // [hidden × ffn]
+}
+
+/// The Qwen3 architecture (dense models, 0.6B … 32B): Qwen2 without the Q/K/V biases, with each
+/// query and key head RMS-normed before RoPE (NEOX layout); heads × head size may differ from
+/// the hidden size (`qwen3.attention.key_length`).
+public final class Qwen3Model: CausalLM, @unchecked Sendable {
+    public var architecture: String { "qwen3" }
+    public let config: TransformerConfig
+    public let backend: MatmulBackend
+    public let pool: ComputePool
+    public let matrices: [(name: String, matrix: WeightMatrix)]
+    let storage: WeightStorage
+    let tokenEmbedding: WeightMatrix   // [vocab × hidden]
+    let outputNorm: UnsafePointer<Float>
+    let output: WeightMatrix           // [vocab × hidden], or the embedding (tied)
+    let layers: [Qwen3Layer]
+    let rope: RotaryEmbedding
+    let attention: AttentionSettings
+
+    public init(gguf: GGUFFile, backend: MatmulBackend = .auto, threads: Int? = nil) throws {
+        try ModelLoader.check(gguf, is: "qwen3")
+        let hp = Hyperparameters(gguf: gguf, architecture: "qwen3")
+        let c = try TransformerConfig(hp)
+        config = c
+        let load = TensorLoader(gguf: gguf, architecture: "qwen3", dequantizeAll: backend == .reference,
+                                interleave: backend == .auto && InterleavedKernels.vectorized)
+        var named: [(String, WeightMatrix)] = []
+        func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> WeightMatrix {
+            let m = try load.matrix(name, rows: rows, columns: columns)
+            named.append((name, m))
+            return m
+        }
+        tokenEmbedding = try matrix("token_embd.weight", c.vocabularySize, c.hiddenSize)
+        outputNorm = try load.vector("output_norm.weight", count: c.hiddenSize)
+        output = load.has("output.weight") ? try matrix("output.weight", c.vocabularySize, c.hiddenSize) : tokenEmbedding
+        var layers: [Qwen3Layer] = []
+        for l in 0..<c.layerCount {
+            let p = "blk.\(l)."
+            layers.append(Qwen3Layer(
+                attentionNorm: try load.vector(p + "attn_norm.weight", count: c.hiddenSize),
+                wq: try matrix(p + "attn_q.weight", c.queryDim, c.hiddenSize),
+                wk: try matrix(p + "attn_k.weight", c.kvDim, c.hiddenSize),
+                wv: try matrix(p + "attn_v.weight", c.kvDim, c.hiddenSize),
+                queryNorm: try load.vector(p + "attn_q_norm.weight", count: c.headDim),
+                keyNorm: try load.vector(p + "attn_k_norm.weight", count: c.headDim),
+                wo: try matrix(p + "attn_output.weight", c.hiddenSize, c.queryDim),
+                ffnNorm: try load.vector(p + "ffn_norm.weight", count: c.hiddenSize),
+                wGate: try matrix(p + "ffn_gate.weight", c.feedForwardSize, c.hiddenSize),
+                wUp: try matrix(p + "ffn_up.weight", c.feedForwardSize, c.hiddenSize),
+                wDown: try matrix(p + "ffn_down.weight", c.hiddenSize, c.feedForwardSize)))
+        }
+        self.layers = layers
+        storage = try load.finish(layerCount: c.layerCount)
+        matrices = named
+        self.backend = backend
+        pool = ComputePool(threads: ModelLoader.threadCount(threads))
+        let scaling = try RopeScaling(hp)
+        rope = RotaryEmbedding(headDim: c.headDim, ropeDim: c.ropeDim, base: c.ropeBase, layout: .neox,
+                               linearScale: scaling.linearFactor)
+        attention = AttentionSettings(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+    }
+
+    public func forward(batch: ForwardBatch, cache: PagedKVCache, scratch s: ForwardScratch) throws {
+        try validate(batch, cache: cache, scratch: s)
+        let c = config, mm = s.matmul, n = batch.tokenCount, eps = c.rmsEpsilon
+        let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer
+
+        // 1. Token embedding.
+        pool.forEachRow(n) { i in self.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
+
+        for (l, layer) in layers.enumerated() {
+            // 2. Attention: RMSNorm → Q, K, V → per-head RMSNorm of Q and K → RoPE (NEOX), cache,
+            //    attention → output projection → residual.
+            Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: eps, into: xn, pool: pool)
+            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
+            Norms.perHead(s.q.pointer, n, heads: c.heads, headDim: c.headDim, weight: layer.queryNorm, epsilon: eps, pool: pool)
+            Norms.perHead(s.k.pointer, n, heads: c.kvHeads, headDim: c.headDim, weight: layer.keyNorm, epsilon: eps, pool: pool)
+            Attention.run(layer: l, attention, rope: rope, batch: batch, cache: cache, scratch: s, pool: pool)
+            mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
+            Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)
+
+            // 3. Feed-forward: RMSNorm → SwiGLU → down → residual.
+            Norms.rows(x, n, width: dim, weight: layer.ffnNorm, epsilon: eps, into: xn, pool: pool)
+            FeedForward.gated(rows: n, gate: layer.wGate, up: layer.wUp, down: layer.wDown, activation: .silu, scratch: s, pool: pool)
+            Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)
+        }
+
+        // 4. Final norm and output projection.
+        Logits.compute(batch: batch, x: x, hiddenSize: dim, norm: outputNorm, epsilon: eps, output: output, scratch: s)
+    }
+}

@@ -17,7 +17,7 @@ struct MergeTable: Sendable {
     /// llama.cpp does) against a vocabulary. Like Hugging Face's BPE builder, it requires both
     /// halves and their concatenation to be tokens; a later duplicate of a pair keeps the first
     /// (lower) rank.
-    init(merges: [String], tokenToID: [String: Int32]) throws(TokenizerError) {
+    init(merges: [String], tokenToID: TokenTable) throws(TokenizerError) {
         entries.reserveCapacity(merges.count)
         for (rank, merge) in merges.enumerated() {
             let utf8 = merge.utf8

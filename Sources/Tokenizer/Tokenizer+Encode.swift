@@ -24,10 +24,21 @@ extension Tokenizer {
         // call only, so that the shared instance stays immutable and needs no lock.
         var cache: [String: [Int32]] = [:]
         var pieces: [Range<Int>] = []
+        var afterSpecial = true
         for fragment in partition(scalars, parseSpecial: parseSpecial) {
             switch fragment {
             case .token(let id):
                 out.append(Int(id))
+                afterSpecial = true
+            case .text(let range) where kind == .sentencePiece:
+                // llama.cpp's SPM path: "▁" before text at the start or after a special token
+                // (when the model asks), every space as "▁", then the merges over the whole fragment.
+                var text: [Unicode.Scalar] = addSpacePrefix && afterSpecial ? [SentencePiece.space] : []
+                text.reserveCapacity(text.count + range.count)
+                for s in scalars[range] { text.append(s == " " ? SentencePiece.space : s) }
+                SentencePiece.encode(text, tokenToID: tokenToID, scores: scores, byteTokens: byteTokens,
+                                     unknownID: unknownID, into: &out)
+                afterSpecial = false
             case .text(let range):
                 pieces.removeAll(keepingCapacity: true)
                 preTokenizer.split(scalars, classes: classes, range: range, into: &pieces)

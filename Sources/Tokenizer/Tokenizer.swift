@@ -1,5 +1,7 @@
-/// A GPT-2 style byte-level BPE tokenizer: text ⇄ token ids, as llama.cpp and Hugging Face
-/// `tokenizers` compute them for the same vocabulary.
+/// A GGUF model's tokenizer: text ⇄ token ids, as llama.cpp computes them for the same vocabulary.
+/// Two kinds (`tokenizer.ggml.model`): GPT-2 style byte-level BPE ("gpt2": SmolLM, Qwen, Llama 3)
+/// and SentencePiece ("llama": Gemma, Llama 2), which shares everything here but the encoding of
+/// plain text (`SentencePiece`) and the spelling of its tokens ("▁" for a space, `<0xNN>` bytes).
 ///
 /// Immutable after `init`, so one instance is shared by every request and thread; `encode` keeps
 /// its per-word cache in a local, not in the instance.
@@ -18,15 +20,23 @@ public final class Tokenizer: Sendable {
         let needsParseSpecial: Bool
     }
 
-    /// Token texts, in the byte-level form the file stores ("Ġthe").
+    public enum Kind: String, Sendable { case byteLevelBPE = "gpt2", sentencePiece = "llama" }
+
+    public let kind: Kind
+    /// Token texts, in the form the file stores ("Ġthe", "▁the").
     let tokens: [String]
+    /// SentencePiece's merge priorities, one per token (empty for byte-level BPE).
+    let scores: [Float]
+    /// SentencePiece: a "▁" goes before text that starts the input or follows a special token.
+    let addSpacePrefix: Bool
     let tokenTypes: [Int32]
-    let tokenToID: [String: Int32]
+    let tokenToID: TokenTable
     let merges: MergeTable
     let preTokenizer: PreTokenizer
     /// Llama 3 looks a whole piece up before merging (`ignore_merges` in llama.cpp and in its tokenizer.json).
     let ignoreMerges: Bool
-    /// The token of each single byte's byte-level scalar; -1 when the vocabulary lacks it.
+    /// The token of each single byte (its byte-level scalar, or SentencePiece's `<0xNN>`); -1 when
+    /// the vocabulary lacks it.
     let byteTokens: [Int32]
     /// Decoded bytes of every token, flattened: token i is `tokenBytes[tokenByteStart[i]..<tokenByteStart[i + 1]]`.
     let tokenBytes: [UInt8]
@@ -73,7 +83,8 @@ public final class Tokenizer: Sendable {
 
     /// `keyOffsets` gives the byte offset of each GGUF key, for error messages.
     init(tokens: [String], tokenTypes: [Int32], merges: [String], specialIDs: SpecialIDs,
-         preTokenizer: String, addBOS: Bool, chatTemplate: String?, keyOffsets: [String: Int]) throws(TokenizerError) {
+         preTokenizer: String, addBOS: Bool, chatTemplate: String?, keyOffsets: [String: Int],
+         kind: Kind = .byteLevelBPE, scores: [Float] = [], addSpacePrefix: Bool = false) throws(TokenizerError) {
         guard !tokens.isEmpty else { throw .emptyVocabulary }
         guard tokenTypes.count == tokens.count else {
             throw .tokenCountMismatch(key: "tokenizer.ggml.token_type", expected: tokens.count, actual: tokenTypes.count)
@@ -83,15 +94,25 @@ public final class Tokenizer: Sendable {
                 throw .specialTokenOutOfRange(key: key, id: id, vocabularySize: tokens.count, offset: keyOffsets[key])
             }
         }
-        let pre = try PreTokenizer(name: preTokenizer)
+        guard kind == .byteLevelBPE || scores.count == tokens.count else {
+            throw .tokenCountMismatch(key: "tokenizer.ggml.scores", expected: tokens.count, actual: scores.count)
+        }
+        // SentencePiece has no split pattern: the whole text between special tokens is one piece.
+        let pre = try PreTokenizer(name: kind == .sentencePiece ? "default" : preTokenizer)
 
         // Text → id. On a duplicate text the later id wins, as in llama.cpp's `token_to_id`.
-        var tokenToID = [String: Int32](minimumCapacity: tokens.count)
+        var tokenToID = TokenTable(minimumCapacity: tokens.count)
         for (i, token) in tokens.enumerated() { tokenToID[token] = Int32(i) }
 
         var byteTokens = [Int32](repeating: -1, count: 256)
-        for b in 0..<256 {
-            if let id = tokenToID[String(ByteLevel.scalarForByte[b])] { byteTokens[b] = id }
+        if kind == .sentencePiece {
+            for (i, token) in tokens.enumerated() where TokenType(rawValue: tokenTypes[i]) == .byte {
+                if let b = SentencePiece.byteValue(token) { byteTokens[Int(b)] = Int32(i) }
+            }
+        } else {
+            for b in 0..<256 {
+                if let id = tokenToID[String(ByteLevel.scalarForByte[b])] { byteTokens[b] = id }
+            }
         }
 
         // Decoded bytes of every token, once, so that decoding and streaming are table lookups.
@@ -108,8 +129,16 @@ public final class Tokenizer: Sendable {
                     specials.append(SpecialToken(scalars: Array(token.unicodeScalars), id: Int32(i),
                                                  needsParseSpecial: tokenTypes[i] != TokenType.userDefined.rawValue))
                 }
+            case .byte where kind == .sentencePiece:
+                if let b = SentencePiece.byteValue(token) { bytes.append(b) } else { bytes.append(contentsOf: token.utf8) }
             default:
-                ByteLevel.decode(token, into: &bytes)
+                if kind == .sentencePiece {
+                    for scalar in token.unicodeScalars {
+                        if scalar == SentencePiece.space { bytes.append(0x20) } else { bytes.append(contentsOf: String(scalar).utf8) }
+                    }
+                } else {
+                    ByteLevel.decode(token, into: &bytes)
+                }
             }
             starts[i + 1] = bytes.count
         }
@@ -121,7 +150,10 @@ public final class Tokenizer: Sendable {
             if let id = tokenToID[text], TokenType(rawValue: tokenTypes[Int(id)]) == .control { ends.insert(Int(id)) }
         }
 
+        self.kind = kind
         self.tokens = tokens
+        self.scores = scores
+        self.addSpacePrefix = addSpacePrefix
         self.tokenTypes = tokenTypes
         self.tokenToID = tokenToID
         self.merges = try MergeTable(merges: merges, tokenToID: tokenToID)

@@ -21,7 +21,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
         case .missingKey(let key):
             return "missing tokenizer key \(key)"
         case .unsupportedModel(let name):
-            return "unsupported tokenizer model \"\(name)\" (supported: gpt2 byte-level BPE)"
+            return "unsupported tokenizer model \"\(name)\" (supported: gpt2 byte-level BPE, llama SentencePiece)"
         case .unsupportedPreTokenizer(let name):
             return "unsupported pre-tokenizer \"\(name)\" (supported: gpt2, default, smollm and its "
                 + "StarCoder-style relatives, llama3/llama-bpe, qwen2)"

@@ -11,6 +11,22 @@ public enum Fixtures {
         packageRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
     }
 
+    /// A family's model in `models/`, or an error telling how to fetch it.
+    public static func requireModel(_ family: ReferenceFamily) throws -> String {
+        let path = packageRoot.appendingPathComponent("models/\(family.modelFile)").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MissingFixture(path: path + " (scripts/fetch-model \(family.rawValue))")
+        }
+        return path
+    }
+
+    /// A JSON file of the reference directory, decoded.
+    public static func referenceJSON<T: Decodable>(_ relativePath: String, as type: T.Type) throws -> T {
+        let url = referenceDirectory.appendingPathComponent(relativePath)
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw MissingFixture(path: url.path) }
+        return try JSONDecoder().decode(T.self, from: data)
+    }
+
     /// `../shared/reference` beside the checkout.
     public static var referenceDirectory: URL {
         packageRoot.deletingLastPathComponent().appendingPathComponent("shared/reference")

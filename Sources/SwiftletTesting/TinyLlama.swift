@@ -12,6 +12,13 @@ public struct TinyLlama {
         public var type: GGMLType
         public var dimensions: [Int]
         public var values: [Float]
+
+        public init(name: String, type: GGMLType, dimensions: [Int], values: [Float]) {
+            self.name = name
+            self.type = type
+            self.dimensions = dimensions
+            self.values = values
+        }
     }
 
     public var metadata: [(key: String, value: GGUFValue)] = []

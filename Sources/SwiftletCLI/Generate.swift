@@ -83,7 +83,11 @@ struct Generate: ParsableCommand {
 
         let promptIDs: [Int]
         if chat {
-            guard let template = tokenizer.chatTemplate else { throw CLIError("the model has no chat template Swiftlet can render") }
+            guard let template = tokenizer.chatTemplate else {
+                throw CLIError(tokenizer.chatTemplateText == nil
+                    ? "the model has no chat template (a base model?): run it without --chat"
+                    : "the model's chat template is none of the formats Swiftlet renders (ChatML, Gemma, Llama 3, Phi-3)")
+            }
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: prompt))

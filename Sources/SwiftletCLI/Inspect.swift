@@ -1,9 +1,12 @@
 import ArgumentParser
 import GGUF
+import Kernels
+import Models
+import Quant
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a GGUF file's metadata and tensor table.")
+        abstract: "Print a GGUF file's metadata and tensor table, its architecture and the kernel each tensor type runs on.")
 
     @Argument(help: "Path to a .gguf file.")
     var file: String
@@ -14,5 +17,47 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let gguf = try GGUFFile(path: file)
         print(gguf.describe(maxArrayElements: max(0, arrayElements)), terminator: "")
+        print(Self.swiftletSection(gguf), terminator: "")
+    }
+
+    /// What Swiftlet makes of the file: its architecture (and whether it is registered) and, per
+    /// tensor type, how this build multiplies matrices of that type on the default `auto` backend.
+    static func swiftletSection(_ gguf: GGUFFile) -> String {
+        var out = "\nSwiftlet (this build)\n"
+        let arch = (try? ModelLoader.architecture(of: gguf)) ?? "?"
+        let supported = ModelLoader.supportedArchitectures
+        out += "  architecture: \(arch) (\(supported.contains(arch) ? "supported" : "NOT supported; supported: \(supported.joined(separator: ", "))"))\n"
+        out += "  matmul ISA: \(InterleavedKernels.vectorized ? "AVX-512 VNNI interleaved kernels compiled in" : "portable Swift SIMD (no VNNI kernels in this build)")\n"
+        out += "  tensor types, on the auto backend:\n"
+        var counts: [GGMLType: (matrices: Int, vectors: Int)] = [:]
+        for t in gguf.tensors {
+            var c = counts[t.type] ?? (0, 0)
+            if t.dimensions.count >= 2 { c.matrices += 1 } else { c.vectors += 1 }
+            counts[t.type] = c
+        }
+        for (type, c) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let what = "\(c.matrices) matrices, \(c.vectors) vectors"
+            out += "    \(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(what.padding(toLength: 26, withPad: " ", startingAt: 0)) \(kernel(for: type, matrices: c.matrices))\n"
+        }
+        return out
+    }
+
+    static func kernel(for type: GGMLType, matrices: Int) -> String {
+        guard let e = WeightEncoding(rawValue: type.rawValue) else { return "not loadable (no reader for this type)" }
+        if matrices == 0 { return "read as F32" }
+        if e == .f32 { return "F32: SIMD dot for one row, BLAS sgemm for batches" }
+        guard e.dotFormat != nil else { return "dequantized to F32 at load (\(e.blockSize == 1 ? "2" : "8–16")× its size in memory), F32 kernels" }
+        let decode = MatmulPlanner.path(.auto, format: e, rows: 1, interleaved: InterleavedKernels.vectorized && InterleavedLayout.tileBytes(e) != nil)
+        let batch = MatmulPlanner.path(.auto, format: e, rows: 512, interleaved: InterleavedKernels.vectorized && InterleavedLayout.tileBytes(e) != nil)
+        func name(_ p: MatmulPath) -> String {
+            switch p {
+            case .interleaved: return "VNNI vpdpbusd on 8-row interleaved tiles"
+            case .integer: return e.blockSize == 256 ? "integer dot, 8-bit activations per 256 (Q8_K)" : "integer dot, 8-bit activations per 32"
+            case .panel: return "F32 panels dequantized per 4 rows"
+            case .blas: return "BLAS sgemm on dequantized tiles"
+            case .f32: return "F32 SIMD dot"
+            }
+        }
+        return decode == batch ? name(decode) : "decode: \(name(decode)); batches: \(name(batch))"
     }
 }

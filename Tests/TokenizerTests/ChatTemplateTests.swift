@@ -46,9 +46,31 @@ import Testing
     }
 
     @Test func rejectsOtherFormats() {
-        let llama3 = "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] + '<|eot_id|>' }}{% endfor %}"
-        #expect(ChatTemplate(templateText: llama3) == nil)
+        let mistral = "{{ bos_token }}{% for message in messages %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% endfor %}"
+        #expect(ChatTemplate(templateText: mistral) == nil)
         #expect(ChatTemplate(templateText: "") == nil)
+    }
+
+    /// Llama 3, Gemma and Phi-3 templates are recognized by their markers and rendered as their
+    /// Jinja renders them (BOS left to the tokenizer).
+    @Test func rendersOtherFormats() throws {
+        let llama3 = "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+        let gemma = "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+        let phi3 = "{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + '<|end|>\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+        let messages = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: " Hi "),
+                        ChatMessage(role: "assistant", content: "Hello."), ChatMessage(role: "user", content: "Bye")]
+        let l = try #require(ChatTemplate(templateText: llama3))
+        #expect(l.format == .llama3)
+        #expect(l.render(messages, addGenerationPrompt: true) == "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            + "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|>"
+            + "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        let g = try #require(ChatTemplate(templateText: gemma))
+        #expect(g.format == .gemma)
+        #expect(g.render(messages, addGenerationPrompt: true) == "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
+            + "<start_of_turn>model\nHello.<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+        let p = try #require(ChatTemplate(templateText: phi3))
+        #expect(p.format == .phi3)
+        #expect(p.render(Array(messages.prefix(2)), addGenerationPrompt: true) == "<|system|>\nBe brief.<|end|>\n<|user|>\n Hi <|end|>\n<|assistant|>\n")
     }
 
     @Test func messagesAreCodable() throws {

@@ -46,7 +46,7 @@ public struct ChatTemplate: Sendable, Equatable {
         } else if has("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>") {
             format = .llama3
             defaultSystemMessage = nil
-        } else if has("<|user|>", "<|assistant|>", "<|end|>") {
+        } else if has("<|assistant|>", "<|end|>") {
             format = .phi3
             defaultSystemMessage = nil
         } else {

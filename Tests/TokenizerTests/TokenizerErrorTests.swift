@@ -95,7 +95,11 @@ import Testing
     }
 
     @Test func unsupportedModelAndPreTokenizer() throws {
-        #expect(throws: TokenizerError.unsupportedModel("llama")) {
+        #expect(throws: TokenizerError.unsupportedModel("bert")) {
+            try Tokenizer(gguf: file(set("tokenizer.ggml.model", .string("bert"))))
+        }
+        // SentencePiece needs its scores.
+        #expect(throws: TokenizerError.missingKey("tokenizer.ggml.scores")) {
             try Tokenizer(gguf: file(set("tokenizer.ggml.model", .string("llama"))))
         }
         #expect(throws: TokenizerError.unsupportedPreTokenizer("tekken")) {

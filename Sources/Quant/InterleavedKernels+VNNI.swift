@@ -199,6 +199,69 @@ enum VNNIQ8_0: VNNITile {
     }
 }
 
+/// Five-bit tiles: Q4's nibble operands with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
+extension VNNITile {
+    @inline(__always)
+    static func fiveBitOperands(_ q: UnsafeRawPointer) -> TileOperands {
+        var o = nibbleOperands(q)
+        let h = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
+        let bit4 = unsafeBitCast(SIMD32<UInt8>(repeating: 0x10), to: SIMD4<Int64>.self)
+        o.c0 |= (h &<< 4) & bit4; o.c1 |= (h &<< 3) & bit4; o.c2 |= (h &<< 2) & bit4; o.c3 |= (h &<< 1) & bit4
+        o.c4 |= h & bit4; o.c5 |= (h &>> 1) & bit4; o.c6 |= (h &>> 2) & bit4; o.c7 |= (h &>> 3) & bit4
+        return o
+    }
+
+    @inline(__always)
+    static func fiveBitOperands(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> PairOperands {
+        var o = nibbleOperands(p, q)
+        let h = pair(p, q, 128)
+        let bit4 = unsafeBitCast(SIMD64<UInt8>(repeating: 0x10), to: SIMD8<Int64>.self)
+        o.c0 |= (h &<< 4) & bit4; o.c1 |= (h &<< 3) & bit4; o.c2 |= (h &<< 2) & bit4; o.c3 |= (h &<< 1) & bit4
+        o.c4 |= h & bit4; o.c5 |= (h &>> 1) & bit4; o.c6 |= (h &>> 2) & bit4; o.c7 |= (h &>> 3) & bit4
+        return o
+    }
+}
+
+enum VNNIQ5_0: VNNITile {
+    static var tileBytes: Int { 176 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { fiveBitOperands(t + 16) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        let inner = SIMD8<Float>(repeating: -16 * sx).addingProduct(toFloat(isum), dx)
+        acc.addProduct(halves(t), inner)
+    }
+    @inline(__always)
+    static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands { fiveBitOperands(t0 + 16, t1 + 16) }
+    @inline(__always)
+    static func rowScales(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> (d: SIMD16<Float>, m: SIMD16<Float>) { (halves(t0, t1), SIMD16()) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD16<Float>, _ w: (d: SIMD16<Float>, m: SIMD16<Float>), _ isum: SIMD16<Int32>, dx: Float, sx: Float) {
+        let inner = SIMD16<Float>(repeating: -16 * sx).addingProduct(toFloat(isum), dx)
+        acc.addProduct(w.d, inner)
+    }
+}
+
+enum VNNIQ5_1: VNNITile {
+    static var tileBytes: Int { 192 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { fiveBitOperands(t + 32) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(halves(t), toFloat(isum) * dx)
+        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+    }
+    @inline(__always)
+    static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands { fiveBitOperands(t0 + 32, t1 + 32) }
+    @inline(__always)
+    static func rowScales(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> (d: SIMD16<Float>, m: SIMD16<Float>) {
+        (halves(t0, t1), halves(t0 + 16, t1 + 16))
+    }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD16<Float>, _ w: (d: SIMD16<Float>, m: SIMD16<Float>), _ isum: SIMD16<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(w.d, toFloat(isum) * dx)
+        acc.addProduct(w.m, SIMD16<Float>(repeating: sx))
+    }
+}
+
 enum VNNIKernels {
     static func multiply<T: VNNITile>(_: T.Type, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
                                       values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,

@@ -11,6 +11,8 @@ import LLMBase
 ///   Q4_0:  dw·(dx·isum − 8·sx)        (quants are the nibbles; the weight is nibble − 8)
 ///   Q4_1:  dw·dx·isum + mw·sx
 ///   Q8_0:  dw·(dx·isum − 128·sx)      (quants are stored as weight + 128)
+///   Q5_0:  dw·(dx·isum − 16·sx)       (quants are the five-bit values; the weight is value − 16)
+///   Q5_1:  dw·dx·isum + mw·sx
 ///
 /// `multiply` runs the AVX-512 VNNI kernels where this build has them (`vectorized`), else the
 /// scalar twin `multiplyScalar`, which has the same signature and is what the tests hold the fast
@@ -34,6 +36,8 @@ public enum InterleavedKernels {
         case .q4_0: VNNIKernels.multiply(VNNIQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         case .q4_1: VNNIKernels.multiply(VNNIQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         case .q8_0: VNNIKernels.multiply(VNNIQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q5_0: VNNIKernels.multiply(VNNIQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q5_1: VNNIKernels.multiply(VNNIQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         default: break
         }
         #else
@@ -65,6 +69,7 @@ public enum InterleavedKernels {
                         switch encoding {
                         case .q4_0: total += dw * (dx * Float(isum) - 8 * sx)
                         case .q8_0: total += dw * (dx * Float(isum) - 128 * sx)
+                        case .q5_0: total += dw * (dx * Float(isum) - 16 * sx)
                         default:
                             let mw = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))
                             total += dw * dx * Float(isum) + mw * sx

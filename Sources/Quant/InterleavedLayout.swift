@@ -12,6 +12,8 @@ import LLMBase
 //   Q4_0 (144 bytes): | d: 8 × f16 | 4 × 32 bytes of nibbles |
 //   Q4_1 (160 bytes): | d: 8 × f16 | m: 8 × f16 | 4 × 32 bytes of nibbles |
 //   Q8_0 (272 bytes): | d: 8 × f16 | 8 × 32 bytes: weight + 128 as u8 |
+//   Q5_0 (176 bytes): | d: 8 × f16 | 4 × 32 bytes of nibbles | h: 32 bytes of fifth bits |
+//   Q5_1 (192 bytes): | d: 8 × f16 | m: 8 × f16 | 4 × 32 bytes of nibbles | h: 32 bytes |
 //
 // Q4 nibble vectors: vector p (0..<4) holds chunk p in its low nibbles and chunk p + 4 in its
 // high nibbles. In GGUF's Q4 block, byte i holds weight i (low) and weight i + 16 (high), so
@@ -19,6 +21,10 @@ import LLMBase
 // groups and touches no nibble. Q8_0 weights are stored offset by 128 (u8), because `vpdpbusd`
 // multiplies unsigned by signed bytes: Σ(w + 128)·x = Σw·x + 128·Σx, and dx·Σx is the
 // activation block's precomputed sum, so the correction costs one FMA per block like Q4_0's −8.
+//
+// Q5 fifth bits: byte 4r + j of `h` holds, in bit c, the fifth bit of row r's weight 4c + j —
+// the weight that byte 4r + j of chunk c's operand carries — so chunk c's operand is its nibbles
+// | ((h >> c) & 1) << 4, two shifts and a mask per chunk.
 //
 // The same bytes, tiles, sizes and scales as the file: a matrix takes exactly its GGUF size.
 
@@ -32,6 +38,8 @@ public enum InterleavedLayout {
         case .q4_0: return 144
         case .q4_1: return 160
         case .q8_0: return 272
+        case .q5_0: return 176
+        case .q5_1: return 192
         default: return nil
         }
     }
@@ -64,6 +72,19 @@ public enum InterleavedLayout {
                     case .q4_1:
                         t.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
                         for p in 0..<4 { copy4(block + 4 + 4 * p, t + 32 + 32 * p + 4 * r) }
+                    case .q5_0, .q5_1:
+                        let minimum = encoding == .q5_1 ? 2 : 0
+                        if minimum > 0 {
+                            t.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
+                        }
+                        let nibbles = 16 + 16 * (minimum / 2)
+                        let qh = block.loadUnaligned(fromByteOffset: 2 + minimum, as: UInt32.self)
+                        for p in 0..<4 { copy4(block + 6 + minimum + 4 * p, t + nibbles + 32 * p + 4 * r) }
+                        for j in 0..<4 {
+                            var h: UInt8 = 0
+                            for c in 0..<8 { h |= UInt8((qh >> UInt32(4 * c + j)) & 1) << UInt8(c) }
+                            t.storeBytes(of: h, toByteOffset: nibbles + 128 + 4 * r + j, as: UInt8.self)
+                        }
                     default:
                         for c in 0..<8 {
                             let word = (block + 2 + 4 * c).loadUnaligned(as: UInt32.self) ^ 0x8080_8080
@@ -89,10 +110,13 @@ public enum InterleavedLayout {
             let c = i / 4, j = i % 4
             return Int32(t.load(fromByteOffset: 16 + 32 * c + 4 * r + j, as: UInt8.self)) - 128
         default:
-            let base = encoding == .q4_1 ? 32 : 16
+            let base = encoding == .q4_1 || encoding == .q5_1 ? 32 : 16
             let low = i < 16, k = low ? i : i - 16
             let byte = t.load(fromByteOffset: base + 32 * (k / 4) + 4 * r + k % 4, as: UInt8.self)
-            return Int32(low ? byte & 0x0F : byte >> 4)
+            let nibble = Int32(low ? byte & 0x0F : byte >> 4)
+            guard encoding == .q5_0 || encoding == .q5_1 else { return nibble }
+            let h = t.load(fromByteOffset: base + 128 + 4 * r + i % 4, as: UInt8.self)
+            return nibble | Int32((h >> UInt8(i / 4)) & 1) << 4
         }
     }
 
@@ -104,8 +128,9 @@ public enum InterleavedLayout {
         for b in 0..<nb {
             let t = matrix + (g * nb + b) * tile
             let d = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self))
-            let m = encoding == .q4_1 ? floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self)) : 0
-            let offset: Int32 = encoding == .q4_0 ? 8 : 0
+            let hasMinimum = encoding == .q4_1 || encoding == .q5_1
+            let m = hasMinimum ? floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self)) : 0
+            let offset: Int32 = encoding == .q4_0 ? 8 : (encoding == .q5_0 ? 16 : 0)
             for i in 0..<32 { out[b * 32 + i] = d * Float(quant(encoding, tile: t, row: r, index: i) - offset) + m }
         }
     }

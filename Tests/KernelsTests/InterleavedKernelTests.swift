@@ -97,3 +97,71 @@ import Testing
         }
     }
 }
+
+/// The five-bit formats, which have no quantizer here: random blocks (seeded bytes with a small
+/// half scale and minimum) repacked, dequantized back, and multiplied by the fast kernels, their
+/// scalar twin and the format's own scalar dot on the file layout.
+@Suite struct FiveBitInterleavedTests {
+    static func randomBlocks(_ e: WeightEncoding, count: Int, seed: UInt64) -> [UInt8] {
+        var rng = SplitMixForTests(seed)
+        var bytes = (0..<(count * e.blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for b in 0..<count {
+            let d = halfBitsFromFloat(rng.float(0.001, 0.05)), m = halfBitsFromFloat(rng.float(-0.5, 0.5))
+            bytes.withUnsafeMutableBytes { raw in
+                raw.storeBytes(of: d, toByteOffset: b * e.blockBytes, as: UInt16.self)
+                if e == .q5_1 { raw.storeBytes(of: m, toByteOffset: b * e.blockBytes + 2, as: UInt16.self) }
+            }
+        }
+        return bytes
+    }
+
+    @Test(arguments: [WeightEncoding.q5_0, .q5_1], [1, 3, 8, 13])
+    func repackAndKernels(_ e: WeightEncoding, rows n: Int) throws {
+        let m = 24, blocks = 18, k = blocks * 32, rowBytes = e.rowBytes(columns: k)
+        #expect(InterleavedLayout.tileBytes(e) == 8 * e.blockBytes)
+        let weights = Self.randomBlocks(e, count: m * blocks, seed: UInt64(n) * 7 + 1)
+        var packed = [UInt8](repeating: 0, count: InterleavedLayout.byteCount(e, rows: m, columns: k))
+        #expect(packed.count == weights.count)
+        weights.withUnsafeBytes { src in
+            packed.withUnsafeMutableBytes { InterleavedLayout.repack(e, src.baseAddress!, rowBytes: rowBytes, groups: 0..<3, columns: k, into: $0.baseAddress!) }
+        }
+        var rng = SplitMixForTests(UInt64(n) + 99)
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        var values = [Int8](repeating: 0, count: n * k), scales = [Float](repeating: 0, count: n * blocks), sums = scales
+        quantizeActivations(x, blocks: n * blocks, values: &values, scales: &scales, sums: &sums)
+        var fast = [Float](repeating: .nan, count: n * m), twin = fast
+        packed.withUnsafeBytes { w in
+            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums, rows: n, into: &fast, ldy: m)
+            InterleavedKernels.multiplyScalar(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums, rows: n, into: &twin, ldy: m)
+        }
+        let format = try #require(e.dotFormat)
+        weights.withUnsafeBytes { src in
+            for r in 0..<m {
+                var expected = [Float](repeating: 0, count: k), got = expected
+                dequantize(e, src.baseAddress! + r * rowBytes, into: &expected, count: k)
+                packed.withUnsafeBytes { InterleavedLayout.dequantizeRow(e, $0.baseAddress!, row: r, columns: k, into: &got) }
+                #expect(got == expected, "\(e) row \(r) dequantized from tiles")
+            }
+            values.withUnsafeBufferPointer { v in scales.withUnsafeBufferPointer { s in sums.withUnsafeBufferPointer { u in
+                for i in 0..<n {
+                    let act = ActivationRow(values: v.baseAddress! + i * k, scales: s.baseAddress! + i * blocks, sums: u.baseAddress! + i * blocks)
+                    for r in 0..<m {
+                        let plain = Dot.dotScalar(format, src.baseAddress! + r * rowBytes, act, blocks: blocks)
+                        // Bounds every intermediate: |dw·dx|·32·Σ|x| + |mw·sx| per block.
+                        var magnitude: Float = 1e-6
+                        for b in 0..<blocks {
+                            let block = src.baseAddress! + (r * blocks + b) * e.blockBytes
+                            var sx: Float = 0
+                            for j in 0..<32 { sx += abs(Float(act.values[b * 32 + j])) }
+                            magnitude += abs(halfToFloat(block.loadUnaligned(as: UInt16.self)) * act.scales[b]) * 32 * sx
+                            if e == .q5_1 { magnitude += abs(halfToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * act.sums[b]) }
+                        }
+                        let bound = 1e-5 * magnitude
+                        #expect(abs(twin[i * m + r] - plain) <= bound, "\(e) twin [\(i), \(r)]: \(twin[i * m + r]) vs \(plain)")
+                        #expect(abs(fast[i * m + r] - twin[i * m + r]) <= bound, "\(e) fast [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                    }
+                }
+            } } }
+        }
+    }
+}

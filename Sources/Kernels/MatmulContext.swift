@@ -85,13 +85,14 @@ public final class MatmulContext: @unchecked Sendable {
     /// weights, whose dot kernels still read one scale per 32: the 8 of a group are equal).
     private func quantizeActivations(_ x: UnsafePointer<Float>, rows n: Int, columns k: Int, group: Int) {
         let nb = k / 32
-        let values = activations.values, scales = activations.scales, sums = activations.sums
+        let values = activations.values, scales = activations.scales, sums = activations.sums, halfSums = activations.halfSums
         let rowsPerTask = max(1, 64 / max(1, nb))
         let tasks = (n + rowsPerTask - 1) / rowsPerTask
         let quantize = { (task: Int, _: Int) in
             for i in (task * rowsPerTask)..<min(n, (task + 1) * rowsPerTask) {
                 if group == 256 {
-                    Quant.quantizeActivationsK(x + i * k, superBlocks: k / 256, values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
+                    Quant.quantizeActivationsK(x + i * k, superBlocks: k / 256, values: values + i * k, scales: scales + i * nb,
+                                               sums: sums + i * nb, halfSums: halfSums + 2 * i * nb)
                 } else {
                     Quant.quantizeActivations(x + i * k, blocks: nb, values: values + i * k, scales: scales + i * nb, sums: sums + i * nb)
                 }
@@ -127,13 +128,13 @@ public final class MatmulContext: @unchecked Sendable {
     private func interleavedGemm(rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
         guard let tiles = w.interleaved else { return }
         let encoding = w.format, k = w.columns, m = w.rows
-        let values = activations.values, scales = activations.scales, sums = activations.sums
+        let values = activations.values, scales = activations.scales, sums = activations.sums, halfSums = activations.halfSums
         let chunkGroups = chunkRows(m, perThread: n > 1 ? 16 : 4) / InterleavedLayout.rows
         let groupCount = m / InterleavedLayout.rows
         pool.parallelFor(chunks: (groupCount + chunkGroups - 1) / chunkGroups) { c, _ in
             let groups = (c * chunkGroups)..<min(groupCount, (c + 1) * chunkGroups)
             InterleavedKernels.multiply(encoding, tiles, groups: groups, columns: k, values: values, scales: scales,
-                                        sums: sums, rows: n, into: y, ldy: m)
+                                        sums: sums, halfSums: halfSums, rows: n, into: y, ldy: m)
         }
     }
 

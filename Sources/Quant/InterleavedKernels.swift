@@ -28,11 +28,17 @@ public enum InterleavedKernels {
         #endif
     }
 
+    /// `halfSums` (dx·Σx per 16) are read by Q6_K only; K-quant tiles take activations scaled
+    /// per 256 (`quantizeActivationsK`).
     public static func multiply(_ encoding: WeightEncoding, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
                                 values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
-                                rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+                                halfSums: UnsafePointer<Float>? = nil, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
         #if SWIFTLET_AVX512_VNNI
         switch encoding {
+        case .q4_K: VNNIKQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q6_K:
+            guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
+            VNNIKQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
         case .q4_0: VNNIKernels.multiply(VNNIQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         case .q4_1: VNNIKernels.multiply(VNNIQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         case .q8_0: VNNIKernels.multiply(VNNIQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
@@ -41,6 +47,11 @@ public enum InterleavedKernels {
         default: break
         }
         #else
+        if KQuantTiles.tileBytes(encoding) != nil, let halfSums {
+            KQuantTiles.multiplyScalar(encoding, w, groups: groups, columns: k, values: values, scales: scales, sums: sums,
+                                       halfSums: halfSums, rows: n, into: y, ldy: ldy)
+            return
+        }
         multiplyScalar(encoding, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         #endif
     }

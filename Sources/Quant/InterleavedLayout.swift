@@ -46,17 +46,23 @@ public enum InterleavedLayout {
 
     /// Whether a matrix of `rows` × `columns` in `encoding` can be interleaved.
     public static func supports(_ encoding: WeightEncoding, rows: Int, columns: Int) -> Bool {
-        tileBytes(encoding) != nil && rows % Self.rows == 0 && columns % 32 == 0 && rows > 0
+        (tileBytes(encoding) ?? KQuantTiles.tileBytes(encoding)) != nil && rows % Self.rows == 0
+            && columns % encoding.blockSize == 0 && rows > 0
     }
 
-    /// Bytes of a whole interleaved matrix (the same as its GGUF bytes).
+    /// Bytes of a whole interleaved matrix (the same as its GGUF bytes; Q4_K's 2.8% more, see
+    /// `KQuantTiles`).
     public static func byteCount(_ encoding: WeightEncoding, rows: Int, columns: Int) -> Int {
-        (rows / Self.rows) * (columns / 32) * (tileBytes(encoding) ?? 0)
+        (rows / Self.rows) * (columns / encoding.blockSize) * (tileBytes(encoding) ?? KQuantTiles.tileBytes(encoding) ?? 0)
     }
 
     /// Re-lays out GGUF rows (`rowBytes` apart) of groups `groups` into `dst` (the whole matrix).
     public static func repack(_ encoding: WeightEncoding, _ src: UnsafeRawPointer, rowBytes: Int,
                               groups: Range<Int>, columns: Int, into dst: UnsafeMutableRawPointer) {
+        if KQuantTiles.tileBytes(encoding) != nil {
+            KQuantTiles.repack(encoding, src, rowBytes: rowBytes, groups: groups, columns: columns, into: dst)
+            return
+        }
         let nb = columns / 32
         guard let tile = tileBytes(encoding) else { return }
         let blockBytes = encoding.blockBytes
@@ -123,6 +129,10 @@ public enum InterleavedLayout {
     /// Dequantizes row `row` of an interleaved matrix into `out` (`columns` floats).
     public static func dequantizeRow(_ encoding: WeightEncoding, _ matrix: UnsafeRawPointer, row: Int, columns: Int,
                                      into out: UnsafeMutablePointer<Float>) {
+        if KQuantTiles.tileBytes(encoding) != nil {
+            KQuantTiles.dequantizeRow(encoding, matrix, row: row, columns: columns, into: out)
+            return
+        }
         guard let tile = tileBytes(encoding) else { return }
         let nb = columns / 32, g = row / rows, r = row % rows
         for b in 0..<nb {

@@ -7,22 +7,27 @@ import LLMBase
 ///   values[row·k + i]   Int8    round(x / d) with d = max|x| / 127 over the block (range ±127)
 ///   scales[row·nb + b]  Float   d
 ///   sums[row·nb + b]    Float   d · Σ values of the block (the Q4_1 minimum's partner)
+///   halfSums[2·(row·nb + b) + h]   d · Σ values of half h of the block (Q6_K's 16-weight
+///                       sub-blocks), written by `quantizeActivationsK` only
 public struct QuantizedActivations: ~Copyable {
     public let capacity: Int        // values
     private let valueStore: AlignedBytes
     private let scaleStore: AlignedFloatBuffer
     private let sumStore: AlignedFloatBuffer
+    private let halfSumStore: AlignedFloatBuffer
 
     public init(capacity: Int) {
         self.capacity = capacity
         valueStore = AlignedBytes(count: capacity)
         scaleStore = AlignedFloatBuffer(count: capacity / 32 + 1)
         sumStore = AlignedFloatBuffer(count: capacity / 32 + 1)
+        halfSumStore = AlignedFloatBuffer(count: capacity / 16 + 1)
     }
 
     public var values: UnsafeMutablePointer<Int8> { valueStore.pointer.assumingMemoryBound(to: Int8.self) }
     public var scales: UnsafeMutablePointer<Float> { scaleStore.pointer }
     public var sums: UnsafeMutablePointer<Float> { sumStore.pointer }
+    public var halfSums: UnsafeMutablePointer<Float> { halfSumStore.pointer }
 }
 
 /// Quantizes `blocks` blocks of 32 floats from `x` (ggml's quantize_row_q8_1 arithmetic).
@@ -59,7 +64,7 @@ public func quantizeActivations(_ x: UnsafePointer<Float>, blocks nb: Int,
 @inlinable
 public func quantizeActivationsK(_ x: UnsafePointer<Float>, superBlocks nb: Int,
                                  values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
-                                 sums: UnsafeMutablePointer<Float>) {
+                                 sums: UnsafeMutablePointer<Float>, halfSums: UnsafeMutablePointer<Float>) {
     for b in 0..<nb {
         let v = x + b * 256
         var amax: Float = 0, signedMax: Float = 0
@@ -68,18 +73,21 @@ public func quantizeActivationsK(_ x: UnsafePointer<Float>, superBlocks nb: Int,
         guard amax != 0 else {
             q.update(repeating: 0, count: 256)
             for g in 0..<8 { scales[b * 8 + g] = 0; sums[b * 8 + g] = 0 }
+            (halfSums + 16 * b).update(repeating: 0, count: 16)
             continue
         }
         let iscale = -127 / signedMax
         for g in 0..<8 {
-            var sum: Int32 = 0
+            var half: (Int32, Int32) = (0, 0)
             for i in (g * 32)..<(g * 32 + 32) {
                 let r = min(127, Int32((iscale * v[i]).rounded(.toNearestOrEven)))
                 q[i] = Int8(truncatingIfNeeded: r)
-                sum &+= r
+                if i < g * 32 + 16 { half.0 &+= r } else { half.1 &+= r }
             }
             scales[b * 8 + g] = 1 / iscale
-            sums[b * 8 + g] = Float(sum) / iscale
+            sums[b * 8 + g] = Float(half.0 &+ half.1) / iscale
+            halfSums[16 * b + 2 * g] = Float(half.0) / iscale
+            halfSums[16 * b + 2 * g + 1] = Float(half.1) / iscale
         }
     }
 }

@@ -10,7 +10,7 @@ import Models
 enum BenchReport {
     struct ModelInfo {
         let filename: String
-        let type: String          // "llama 135M Q4_1"
+        let type: String          // "llama 135M Q4_1": architecture, size, most common matrix type
         let sizeBytes: Int        // tensor data bytes
         let parameters: Int
         let threads: Int
@@ -25,7 +25,7 @@ enum BenchReport {
             let label = (try? gguf.string("general.size_label")) ?? nil
             let counts = Dictionary(grouping: gguf.tensors.filter { $0.dimensions.count == 2 }, by: \.type).mapValues(\.count)
             let mainType = counts.max { $0.value < $1.value }?.key.description ?? "?"
-            type = "llama \(label ?? "\(parameters / 1_000_000)M") \(mainType)"
+            type = "\(model.architecture) \(label ?? "\(parameters / 1_000_000)M") \(mainType)"
             self.threads = threads
             self.backend = backend
         }

@@ -165,3 +165,78 @@ import Testing
         }
     }
 }
+
+/// K-quant tiles (`KQuantTiles`): random super-blocks (seeded bytes, small half scales) repacked,
+/// dequantized back exactly, and multiplied with activations scaled per 256 by the fast kernels,
+/// their scalar twin and the format's own scalar dot on the file layout.
+@Suite struct KQuantInterleavedTests {
+    static func randomBlocks(_ e: WeightEncoding, count: Int, seed: UInt64) -> [UInt8] {
+        var rng = SplitMixForTests(seed)
+        var bytes = (0..<(count * e.blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for b in 0..<count {
+            let d = halfBitsFromFloat(rng.float(0.0005, 0.01)), dmin = halfBitsFromFloat(rng.float(0.0005, 0.01))
+            bytes.withUnsafeMutableBytes { raw in
+                if e == .q4_K {
+                    raw.storeBytes(of: d, toByteOffset: b * e.blockBytes, as: UInt16.self)
+                    raw.storeBytes(of: dmin, toByteOffset: b * e.blockBytes + 2, as: UInt16.self)
+                } else {
+                    raw.storeBytes(of: d, toByteOffset: b * e.blockBytes + 208, as: UInt16.self)
+                }
+            }
+        }
+        return bytes
+    }
+
+    @Test(arguments: [WeightEncoding.q4_K, .q6_K], [1, 3, 4, 9])
+    func repackAndKernels(_ e: WeightEncoding, rows n: Int) throws {
+        let m = 16, blocks = 3, k = blocks * 256, rowBytes = e.rowBytes(columns: k), n32 = k / 32
+        #expect(InterleavedLayout.supports(e, rows: m, columns: k))
+        let weights = Self.randomBlocks(e, count: m * blocks, seed: UInt64(n) * 13 + 5)
+        var packed = [UInt8](repeating: 0, count: InterleavedLayout.byteCount(e, rows: m, columns: k))
+        weights.withUnsafeBytes { src in
+            packed.withUnsafeMutableBytes { InterleavedLayout.repack(e, src.baseAddress!, rowBytes: rowBytes, groups: 0..<2, columns: k, into: $0.baseAddress!) }
+        }
+        var rng = SplitMixForTests(UInt64(n) + 41)
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        var values = [Int8](repeating: 0, count: n * k), scales = [Float](repeating: 0, count: n * n32), sums = scales
+        var halfSums = [Float](repeating: 0, count: 2 * n * n32)
+        for i in 0..<n {
+            x.withUnsafeBufferPointer { xs in
+                quantizeActivationsK(xs.baseAddress! + i * k, superBlocks: blocks, values: &values[i * k], scales: &scales[i * n32],
+                                     sums: &sums[i * n32], halfSums: &halfSums[2 * i * n32])
+            }
+        }
+        var fast = [Float](repeating: .nan, count: n * m), twin = fast
+        packed.withUnsafeBytes { w in
+            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
+                                        halfSums: halfSums, rows: n, into: &fast, ldy: m)
+            KQuantTiles.multiplyScalar(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
+                                       halfSums: halfSums, rows: n, into: &twin, ldy: m)
+        }
+        let format = try #require(e.dotFormat)
+        weights.withUnsafeBytes { src in
+            for r in 0..<m {
+                var expected = [Float](repeating: 0, count: k), got = expected
+                dequantize(e, src.baseAddress! + r * rowBytes, into: &expected, count: k)
+                packed.withUnsafeBytes { InterleavedLayout.dequantizeRow(e, $0.baseAddress!, row: r, columns: k, into: &got) }
+                #expect(got == expected, "\(e) row \(r) dequantized from tiles")
+            }
+            values.withUnsafeBufferPointer { v in scales.withUnsafeBufferPointer { s in sums.withUnsafeBufferPointer { u in
+                for i in 0..<n {
+                    let act = ActivationRow(values: v.baseAddress! + i * k, scales: s.baseAddress! + i * n32, sums: u.baseAddress! + i * n32)
+                    for r in 0..<m {
+                        let plain = Dot.dotScalar(format, src.baseAddress! + r * rowBytes, act, blocks: blocks)
+                        // Bounds every intermediate: Σ |dequantized weight|·|dx|·(|x| + 64).
+                        var row = [Float](repeating: 0, count: k)
+                        dequantize(e, src.baseAddress! + r * rowBytes, into: &row, count: k)
+                        var magnitude: Float = 1e-6
+                        for j in 0..<k { magnitude += (abs(row[j]) + 0.1) * abs(act.scales[j / 32]) * (abs(Float(act.values[j])) + 64) }
+                        let bound = 1e-5 * magnitude
+                        #expect(abs(twin[i * m + r] - plain) <= bound, "\(e) twin [\(i), \(r)]: \(twin[i * m + r]) vs \(plain)")
+                        #expect(abs(fast[i * m + r] - twin[i * m + r]) <= bound, "\(e) fast [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                    }
+                }
+            } } }
+        }
+    }
+}

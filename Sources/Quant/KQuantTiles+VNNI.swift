@@ -1,0 +1,161 @@
+#if SWIFTLET_AVX512_VNNI
+import _Builtin_intrinsics.intel
+import LLMBase
+
+// The AVX-512 VNNI kernels behind `InterleavedKernels.multiply` for K-quant tiles
+// (`KQuantTiles`). Per 32-weight block and activation row: 8 `vpdpbusd` on the block's unpacked
+// operands (Q6_K: in two chains, one per 16-weight sub-block), then the 8 rows' block scales —
+// super-block half × sub-block integer, widened from 8 consecutive bytes — and one or two FMAs.
+// The operands and scales of a block are shared by the activation rows of a tile (up to 4).
+
+/// 8 unsigned bytes at p as 8 floats.
+@inline(__always)
+func unsignedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(SIMD2<Int64>(Int64(bitPattern: p.loadUnaligned(as: UInt64.self)), 0)))
+}
+
+/// 8 signed bytes at p as 8 floats.
+@inline(__always)
+func signedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(SIMD2<Int64>(Int64(bitPattern: p.loadUnaligned(as: UInt64.self)), 0)))
+}
+
+extension TileOperands {
+    /// Σ quant · activation byte over weights 0…15 (chunks 0–3) and 16…31 (chunks 4–7), per row.
+    @inline(__always)
+    func dotHalves(_ x: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>) {
+        var lo = SIMD4<Int64>(), hi = SIMD4<Int64>()
+        lo = dpbusd(lo, c0, x)
+        hi = dpbusd(hi, c4, x + 16)
+        lo = dpbusd(lo, c1, x + 4)
+        hi = dpbusd(hi, c5, x + 20)
+        lo = dpbusd(lo, c2, x + 8)
+        hi = dpbusd(hi, c6, x + 24)
+        lo = dpbusd(lo, c3, x + 12)
+        hi = dpbusd(hi, c7, x + 28)
+        return (unsafeBitCast(lo, to: SIMD8<Int32>.self), unsafeBitCast(hi, to: SIMD8<Int32>.self))
+    }
+}
+
+enum VNNIKQuant {
+    /// Q6_K operands: Q4's nibble operands with the top two bits of chunk c moved to bits 4–5.
+    @inline(__always)
+    static func sixBitOperands(_ q: UnsafeRawPointer) -> TileOperands {
+        var o = VNNIQ4_0.nibbleOperands(q)
+        let h0 = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
+        let h1 = q.loadUnaligned(fromByteOffset: 160, as: SIMD4<Int64>.self)
+        let top = unsafeBitCast(SIMD32<UInt8>(repeating: 0x30), to: SIMD4<Int64>.self)
+        o.c0 |= (h0 &<< 4) & top; o.c1 |= (h0 &<< 2) & top; o.c2 |= h0 & top; o.c3 |= (h0 &>> 2) & top
+        o.c4 |= (h1 &<< 4) & top; o.c5 |= (h1 &<< 2) & top; o.c6 |= h1 & top; o.c7 |= (h1 &>> 2) & top
+        return o
+    }
+
+    static func multiplyQ4K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
+                            scales: UnsafePointer<Float>, sums: UnsafePointer<Float>, rows n: Int,
+                            into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nb = k / 256, n32 = k / 32
+        for g in groups {
+            let tiles = w + g * nb * 1184
+            var i = 0
+            while i + 4 <= n {
+                q4kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                q4kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 1
+            }
+        }
+    }
+
+    /// One group's 8 rows · `count` (1 or 4) activation rows `k` bytes apart.
+    @inline(__always)
+    static func q4kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                        _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let n32 = k / 32
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        for b in 0..<nb {
+            let t = tiles + b * 1184
+            let d = halves(t), dmin = halves(t + 16)
+            for s in 0..<8 {
+                let ops = VNNIQ4_0.nibbleOperands(t + 160 + 128 * s)
+                let scale = d * unsignedBytes(t + 32 + 8 * s), minimum = dmin * unsignedBytes(t + 96 + 8 * s)
+                let blk = b * 8 + s, o = blk * 32
+                a0.addProduct(scale, toFloat(ops.dot(x0 + o)) * dx[blk])
+                a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
+                if count == 4 {
+                    a1.addProduct(scale, toFloat(ops.dot(x1 + o)) * dx[blk + n32])
+                    a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
+                    a2.addProduct(scale, toFloat(ops.dot(x2 + o)) * dx[blk + 2 * n32])
+                    a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
+                    a3.addProduct(scale, toFloat(ops.dot(x3 + o)) * dx[blk + 3 * n32])
+                    a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
+                }
+            }
+        }
+        store(a0, a1, a2, a3, count, y, ldy)
+    }
+
+    static func multiplyQ6K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
+                            scales: UnsafePointer<Float>, halfSums: UnsafePointer<Float>, rows n: Int,
+                            into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nb = k / 256, n32 = k / 32
+        for g in groups {
+            let tiles = w + g * nb * 1680
+            var i = 0
+            while i + 4 <= n {
+                q6kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                q6kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 1
+            }
+        }
+    }
+
+    /// acc += s0·(dx·lo − 32·h0) + s1·(dx·hi − 32·h1) for one activation row's block.
+    @inline(__always)
+    static func q6kAccumulate(_ acc: inout SIMD8<Float>, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>,
+                              _ sums: (SIMD8<Int32>, SIMD8<Int32>), dx: Float, h0: Float, h1: Float) {
+        acc.addProduct(s0, SIMD8<Float>(repeating: -32 * h0).addingProduct(toFloat(sums.0), dx))
+        acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(toFloat(sums.1), dx))
+    }
+
+    @inline(__always)
+    static func q6kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                        _ dx: UnsafePointer<Float>, _ hs: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let n32 = k / 32
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        for b in 0..<nb {
+            let t = tiles + b * 1680
+            let d = halves(t)
+            for a in 0..<8 {
+                let ops = sixBitOperands(t + 144 + 192 * a)
+                let s0 = d * signedBytes(t + 16 + 16 * a), s1 = d * signedBytes(t + 24 + 16 * a)
+                let blk = b * 8 + a, o = blk * 32
+                q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
+                if count == 4 {
+                    q6kAccumulate(&a1, s0, s1, ops.dotHalves(x1 + o), dx: dx[blk + n32], h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
+                    q6kAccumulate(&a2, s0, s1, ops.dotHalves(x2 + o), dx: dx[blk + 2 * n32], h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
+                    q6kAccumulate(&a3, s0, s1, ops.dotHalves(x3 + o), dx: dx[blk + 3 * n32], h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
+                }
+            }
+        }
+        store(a0, a1, a2, a3, count, y, ldy)
+    }
+
+    @inline(__always)
+    static func store(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>, _ count: Int,
+                      _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        let out = UnsafeMutableRawPointer(y)
+        out.storeBytes(of: a0, as: SIMD8<Float>.self)
+        guard count == 4 else { return }
+        (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
+        (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
+        (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
+    }
+}
+#endif

@@ -1,0 +1,169 @@
+import LLMBase
+
+// K-quant weights re-laid-out at load for the VNNI kernels, as `InterleavedLayout` does for the
+// 32-weight formats: 8 rows per tile, one tile per super-block of 256 weights, the quants of each
+// 32-weight block arranged as Q4_0's interleaved nibble vectors (vector p: bytes 4r..4r+3 hold row
+// r's weights 4p..4p+3 in their low nibbles and 16+4p..16+4p+3 in their high nibbles), so one
+// `vpdpbusd` multiplies 4 weights of each of 8 rows by 4 broadcast activation bytes. The small
+// integer scales are unpacked to a byte each, row-minor, so 8 rows' scales of a sub-block are 8
+// consecutive bytes (one widening load). Exact: the same integers and half scales as the file.
+//
+//   Q4_K (1184 bytes): | d: 8 × f16 | dmin: 8 × f16 | sc[8 sub-blocks][8 rows] u8 | m[8][8] u8 |
+//                      | 8 × 128 bytes: each sub-block's nibbles |
+//   Q6_K (1680 bytes): | d: 8 × f16 | sc[16 sub-blocks of 16][8 rows] i8 |
+//                      | 8 × 192 bytes: each 32-block's low nibbles (128) and top two bits (64) |
+//
+// Q6_K's top bits: byte 4r + j of the first 32 bytes holds, in bits 2c…2c+1, the top bits of row
+// r's weight 4c + j for chunks c = 0…3 (weights 0…15); the second 32 bytes do the same for chunks
+// 4…7 (weights 16…31). Quants are stored unsigned (0…63), the weight being q − 32.
+//
+// Q4_K's tile is 2.8% larger than its 8 file blocks (the 6-bit scales take a byte each); Q6_K's
+// is exactly their size.
+public enum KQuantTiles {
+    public static func tileBytes(_ e: WeightEncoding) -> Int? {
+        switch e {
+        case .q4_K: return 1184
+        case .q6_K: return 1680
+        default: return nil
+        }
+    }
+
+    /// Re-lays out GGUF rows (`rowBytes` apart) of row groups `groups` into `dst` (the whole matrix).
+    public static func repack(_ e: WeightEncoding, _ src: UnsafeRawPointer, rowBytes: Int, groups: Range<Int>,
+                              columns: Int, into dst: UnsafeMutableRawPointer) {
+        guard let tile = tileBytes(e) else { return }
+        let nb = columns / 256
+        var q = [UInt8](repeating: 0, count: 256)
+        for g in groups {
+            for b in 0..<nb {
+                let t = dst + (g * nb + b) * tile
+                for r in 0..<8 {
+                    let block = src + (g * 8 + r) * rowBytes + b * e.blockBytes
+                    switch e {
+                    case .q4_K:
+                        t.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+                        t.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
+                        for s in 0..<8 {
+                            let (sc, m) = scaleMinK4(s, block + 4)
+                            t.storeBytes(of: sc, toByteOffset: 32 + 8 * s + r, as: UInt8.self)
+                            t.storeBytes(of: m, toByteOffset: 96 + 8 * s + r, as: UInt8.self)
+                        }
+                        for i in 0..<256 { q[i] = UInt8(Q4_K.element(block, i).q) }
+                        for s in 0..<8 { storeNibbles(q, from: 32 * s, row: r, into: t + 160 + 128 * s) }
+                    default:   // Q6_K
+                        t.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+                        for s in 0..<16 {
+                            t.storeBytes(of: block.load(fromByteOffset: 192 + s, as: UInt8.self), toByteOffset: 16 + 8 * s + r, as: UInt8.self)
+                        }
+                        for i in 0..<256 { q[i] = UInt8(Q6_K.element(block, i).q + 32) }
+                        for a in 0..<8 {
+                            let sub = t + 144 + 192 * a
+                            storeNibbles(q, from: 32 * a, row: r, into: sub)
+                            for j in 0..<4 {
+                                var low: UInt8 = 0, high: UInt8 = 0
+                                for c in 0..<4 {
+                                    low |= (q[32 * a + 4 * c + j] >> 4) << UInt8(2 * c)
+                                    high |= (q[32 * a + 16 + 4 * c + j] >> 4) << UInt8(2 * c)
+                                }
+                                sub.storeBytes(of: low, toByteOffset: 128 + 4 * r + j, as: UInt8.self)
+                                sub.storeBytes(of: high, toByteOffset: 160 + 4 * r + j, as: UInt8.self)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row r's 32 quants q[from..<from+32] (low 4 bits) as Q4_0's interleaved nibble vectors.
+    static func storeNibbles(_ q: [UInt8], from: Int, row r: Int, into v: UnsafeMutableRawPointer) {
+        for p in 0..<4 {
+            for j in 0..<4 {
+                let byte = (q[from + 4 * p + j] & 0x0F) | (q[from + 16 + 4 * p + j] & 0x0F) << 4
+                v.storeBytes(of: byte, toByteOffset: 32 * p + 4 * r + j, as: UInt8.self)
+            }
+        }
+    }
+
+    /// The quant of weight i (0..<32) of 32-block `a` of row r, read back from a tile (unsigned:
+    /// Q4_K 0…15, Q6_K 0…63).
+    @inlinable
+    public static func quant(_ e: WeightEncoding, tile t: UnsafeRawPointer, block a: Int, row r: Int, index i: Int) -> Int32 {
+        let base = e == .q4_K ? 160 + 128 * a : 144 + 192 * a
+        let low = i < 16, k = low ? i : i - 16
+        let byte = t.load(fromByteOffset: base + 32 * (k / 4) + 4 * r + k % 4, as: UInt8.self)
+        let nibble = Int32(low ? byte & 0x0F : byte >> 4)
+        guard e == .q6_K else { return nibble }
+        let top = t.load(fromByteOffset: base + 128 + (low ? 0 : 32) + 4 * r + k % 4, as: UInt8.self)
+        return nibble | Int32((top >> UInt8(2 * (k / 4))) & 3) << 4
+    }
+
+    /// Row `row` of a tiled matrix, dequantized (`columns` floats).
+    public static func dequantizeRow(_ e: WeightEncoding, _ matrix: UnsafeRawPointer, row: Int, columns: Int,
+                                     into out: UnsafeMutablePointer<Float>) {
+        guard let tile = tileBytes(e) else { return }
+        let nb = columns / 256, g = row / 8, r = row % 8
+        for b in 0..<nb {
+            let t = matrix + (g * nb + b) * tile
+            let d = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self))
+            for a in 0..<8 {
+                for i in 0..<32 {
+                    let q = Float(quant(e, tile: t, block: a, row: r, index: i))
+                    let y: Float
+                    if e == .q4_K {
+                        let dmin = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))
+                        let sc = Float(t.load(fromByteOffset: 32 + 8 * a + r, as: UInt8.self))
+                        let m = Float(t.load(fromByteOffset: 96 + 8 * a + r, as: UInt8.self))
+                        y = d * sc * q - dmin * m
+                    } else {
+                        let sc = Float(t.load(fromByteOffset: 16 + 8 * (2 * a + i / 16) + r, as: Int8.self))
+                        y = d * sc * (q - 32)
+                    }
+                    out[b * 256 + 32 * a + i] = y
+                }
+            }
+        }
+    }
+
+    /// The scalar twin of the VNNI kernels: y[i·ldy + 8g + r] = row 8g + r · activation row i, with
+    /// activations scaled per 256 (`quantizeActivationsK`; `halfSums` are dx·Σx per 16, needed by
+    /// Q6_K's offset of 32), element by element.
+    public static func multiplyScalar(_ e: WeightEncoding, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
+                                      values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                      halfSums: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard let tile = tileBytes(e) else { return }
+        let nb = k / 256, n32 = k / 32
+        for i in 0..<n {
+            for g in groups {
+                for r in 0..<8 {
+                    var total: Float = 0
+                    for b in 0..<nb {
+                        let t = w + (g * nb + b) * tile
+                        let d = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self))
+                        for a in 0..<8 {
+                            let blk = b * 8 + a
+                            let dx = scales[i * n32 + blk]
+                            var lo: Int32 = 0, hi: Int32 = 0
+                            for j in 0..<32 {
+                                let p = quant(e, tile: t, block: a, row: r, index: j) * Int32(values[i * k + blk * 32 + j])
+                                if j < 16 { lo += p } else { hi += p }
+                            }
+                            if e == .q4_K {
+                                let dmin = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))
+                                let sc = Float(t.load(fromByteOffset: 32 + 8 * a + r, as: UInt8.self))
+                                let m = Float(t.load(fromByteOffset: 96 + 8 * a + r, as: UInt8.self))
+                                total += d * sc * dx * Float(lo + hi) - dmin * m * sums[i * n32 + blk]
+                            } else {
+                                let s0 = Float(t.load(fromByteOffset: 16 + 8 * (2 * a) + r, as: Int8.self))
+                                let s1 = Float(t.load(fromByteOffset: 16 + 8 * (2 * a + 1) + r, as: Int8.self))
+                                let h0 = halfSums[i * 2 * n32 + 2 * blk], h1 = halfSums[i * 2 * n32 + 2 * blk + 1]
+                                total += d * (s0 * (dx * Float(lo) - 32 * h0) + s1 * (dx * Float(hi) - 32 * h1))
+                            }
+                        }
+                    }
+                    y[i * ldy + g * 8 + r] = total
+                }
+            }
+        }
+    }
+}

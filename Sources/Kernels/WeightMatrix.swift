@@ -25,6 +25,19 @@ public struct WeightMatrix: @unchecked Sendable {
 
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
 
+    /// Rows `range` of this matrix as a matrix of their own, a view into the same bytes (Phi-3's
+    /// fused Q/K/V and gate/up matrices split into their parts). The interleaved copy comes along
+    /// when the split falls on a tile boundary (a multiple of 8 rows); otherwise the view reads the
+    /// file's layout.
+    public func rows(_ range: Range<Int>) -> WeightMatrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range outside the matrix")
+        let tiles = interleaved.flatMap { base -> UnsafeRawPointer? in
+            guard range.lowerBound % InterleavedLayout.rows == 0, range.count % InterleavedLayout.rows == 0 else { return nil }
+            return base + (range.lowerBound / InterleavedLayout.rows) * InterleavedLayout.byteCount(format, rows: InterleavedLayout.rows, columns: columns)
+        }
+        return WeightMatrix(format: format, data: data + range.lowerBound * rowBytes, rows: range.count, columns: columns, interleaved: tiles)
+    }
+
     /// Dequantizes rows `first ..< first + count` into `out` (count × columns floats). Reads the
     /// interleaved copy when there is one: the file's pages of an interleaved matrix were released
     /// at load, and reading scattered embedding rows from the mapping would fault back 64 KiB

@@ -15,9 +15,6 @@ public protocol CausalLM: AnyObject, Sendable {
     var pool: ComputePool { get }
     /// Every weight matrix, by tensor name, for `inspect` (encoding and kernel path of each).
     var matrices: [(name: String, matrix: WeightMatrix)] { get }
-    /// Floats per token of the scratch's `fused` buffer, for architectures whose fused matmuls
-    /// (Phi-3's QKV, gate-and-up) produce wider rows than any other buffer holds; 0 for none.
-    var fusedWidth: Int { get }
 
     /// Runs a batch of tokens from any number of sequences (see `ForwardBatch`) through the model,
     /// writing each token's keys and values into its sequence's KV blocks. Row r of the scratch's
@@ -28,8 +25,6 @@ public protocol CausalLM: AnyObject, Sendable {
 }
 
 extension CausalLM {
-    public var fusedWidth: Int { 0 }
-
     /// A cache for one sequence of up to `capacity` positions, in blocks 0, 1, 2, … in order.
     public func makeCache(capacity: Int, type: KVCacheType = .f16) throws -> PagedKVCache {
         guard capacity > 0, capacity <= config.contextLength else {
@@ -58,7 +53,7 @@ extension CausalLM {
         let widest = max(c.hiddenSize, c.feedForwardSize, c.queryDim)
         let matmul = MatmulContext(pool: pool, backend: backend, maxRows: maxTokens, maxColumns: widest)
         return ForwardScratch(config: c, maxTokens: maxTokens, contextCapacity: contextCapacity,
-                              logitRows: max(1, min(logitRows, maxTokens)), matmul: matmul, fusedWidth: fusedWidth)
+                              logitRows: max(1, min(logitRows, maxTokens)), matmul: matmul)
     }
 
     /// Runs `tokens` of one sequence at positions `start ..< start + tokens.count` through the

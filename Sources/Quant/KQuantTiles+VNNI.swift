@@ -8,10 +8,10 @@ import LLMBase
 // super-block half × sub-block integer, widened from 8 consecutive bytes — and one or two FMAs.
 // The operands and scales of a block are shared by the activation rows of a tile (up to 4).
 
-/// 8 unsigned bytes at p as 8 floats.
+/// Byte `index` of each 32-bit lane, as 8 floats.
 @inline(__always)
-func unsignedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
-    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(SIMD2<Int64>(Int64(bitPattern: p.loadUnaligned(as: UInt64.self)), 0)))
+func laneByte(_ v: SIMD8<UInt32>, _ index: Int) -> SIMD8<Float> {
+    _mm256_cvtepi32_ps(unsafeBitCast((v &>> UInt32(8 * index)) & 0xFF, to: SIMD4<Int64>.self))
 }
 
 /// 8 signed bytes at p as 8 floats.
@@ -55,7 +55,7 @@ enum VNNIKQuant {
                             into y: UnsafeMutablePointer<Float>, ldy: Int) {
         let nb = k / 256, n32 = k / 32
         for g in groups {
-            let tiles = w + g * nb * 1184
+            let tiles = w + g * nb * 1152
             var i = 0
             while i + 4 <= n {
                 q4kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
@@ -76,11 +76,21 @@ enum VNNIKQuant {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
         for b in 0..<nb {
-            let t = tiles + b * 1184
+            let t = tiles + b * 1152
             let d = halves(t), dmin = halves(t + 16)
+            // The 8 rows' packed 6-bit scales and minimums (get_scale_min_k4), a row per lane:
+            // sub-blocks 0–3 in the bytes of scLo/mLo, 4–7 in those of scHi/mHi.
+            let w0 = t.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self)
+            let w1 = t.loadUnaligned(fromByteOffset: 64, as: SIMD8<UInt32>.self)
+            let w2 = t.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+            let low6 = SIMD8<UInt32>(repeating: 0x3F3F_3F3F), low4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+            let top2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+            let scLo = w0 & low6, mLo = w1 & low6
+            let scHi = (w2 & low4) | (((w0 &>> 6) & top2) &<< 4)
+            let mHi = ((w2 &>> 4) & low4) | (((w1 &>> 6) & top2) &<< 4)
             for s in 0..<8 {
-                let ops = VNNIQ4_0.nibbleOperands(t + 160 + 128 * s)
-                let scale = d * unsignedBytes(t + 32 + 8 * s), minimum = dmin * unsignedBytes(t + 96 + 8 * s)
+                let ops = VNNIQ4_0.nibbleOperands(t + 128 + 128 * s)
+                let scale = d * laneByte(s < 4 ? scLo : scHi, s % 4), minimum = dmin * laneByte(s < 4 ? mLo : mHi, s % 4)
                 let blk = b * 8 + s, o = blk * 32
                 a0.addProduct(scale, toFloat(ops.dot(x0 + o)) * dx[blk])
                 a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))

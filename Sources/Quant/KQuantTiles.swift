@@ -5,11 +5,11 @@ import LLMBase
 // 32-weight block arranged as Q4_0's interleaved nibble vectors (vector p: bytes 4r..4r+3 hold row
 // r's weights 4p..4p+3 in their low nibbles and 16+4p..16+4p+3 in their high nibbles), so one
 // `vpdpbusd` multiplies 4 weights of each of 8 rows by 4 broadcast activation bytes. The small
-// integer scales are unpacked to a byte each, row-minor, so 8 rows' scales of a sub-block are 8
-// consecutive bytes (one widening load). Exact: the same integers and half scales as the file.
+// integer scales are stored row-minor, so the 8 rows' scales of a sub-block are read together.
+// Exact: the same integers and half scales as the file, and the same size.
 //
-//   Q4_K (1184 bytes): | d: 8 × f16 | dmin: 8 × f16 | sc[8 sub-blocks][8 rows] u8 | m[8][8] u8 |
-//                      | 8 × 128 bytes: each sub-block's nibbles |
+//   Q4_K (1152 bytes): | d: 8 × f16 | dmin: 8 × f16 | the 12 packed scale bytes of each row as three
+//                      32-bit words, word w of row r at 32 + 32w + 4r | 8 × 128 bytes: nibbles |
 //   Q6_K (1680 bytes): | d: 8 × f16 | sc[16 sub-blocks of 16][8 rows] i8 |
 //                      | 8 × 192 bytes: each 32-block's low nibbles (128) and top two bits (64) |
 //
@@ -17,12 +17,12 @@ import LLMBase
 // r's weight 4c + j for chunks c = 0…3 (weights 0…15); the second 32 bytes do the same for chunks
 // 4…7 (weights 16…31). Quants are stored unsigned (0…63), the weight being q − 32.
 //
-// Q4_K's tile is 2.8% larger than its 8 file blocks (the 6-bit scales take a byte each); Q6_K's
-// is exactly their size.
+// Q4_K's 6-bit scales stay packed as in the file (`get_scale_min_k4`'s layout), unpacked for 8
+// rows at once with 32-bit lane shifts and masks. Q6_K's 8-bit scales are one byte per row.
 public enum KQuantTiles {
     public static func tileBytes(_ e: WeightEncoding) -> Int? {
         switch e {
-        case .q4_K: return 1184
+        case .q4_K: return 1152
         case .q6_K: return 1680
         default: return nil
         }
@@ -43,13 +43,11 @@ public enum KQuantTiles {
                     case .q4_K:
                         t.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
                         t.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
-                        for s in 0..<8 {
-                            let (sc, m) = scaleMinK4(s, block + 4)
-                            t.storeBytes(of: sc, toByteOffset: 32 + 8 * s + r, as: UInt8.self)
-                            t.storeBytes(of: m, toByteOffset: 96 + 8 * s + r, as: UInt8.self)
+                        for w in 0..<3 {
+                            t.storeBytes(of: block.loadUnaligned(fromByteOffset: 4 + 4 * w, as: UInt32.self), toByteOffset: 32 + 32 * w + 4 * r, as: UInt32.self)
                         }
                         for i in 0..<256 { q[i] = UInt8(Q4_K.element(block, i).q) }
-                        for s in 0..<8 { storeNibbles(q, from: 32 * s, row: r, into: t + 160 + 128 * s) }
+                        for s in 0..<8 { storeNibbles(q, from: 32 * s, row: r, into: t + 128 + 128 * s) }
                     default:   // Q6_K
                         t.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
                         for s in 0..<16 {
@@ -89,13 +87,21 @@ public enum KQuantTiles {
     /// Q4_K 0…15, Q6_K 0…63).
     @inlinable
     public static func quant(_ e: WeightEncoding, tile t: UnsafeRawPointer, block a: Int, row r: Int, index i: Int) -> Int32 {
-        let base = e == .q4_K ? 160 + 128 * a : 144 + 192 * a
+        let base = e == .q4_K ? 128 + 128 * a : 144 + 192 * a
         let low = i < 16, k = low ? i : i - 16
         let byte = t.load(fromByteOffset: base + 32 * (k / 4) + 4 * r + k % 4, as: UInt8.self)
         let nibble = Int32(low ? byte & 0x0F : byte >> 4)
         guard e == .q6_K else { return nibble }
         let top = t.load(fromByteOffset: base + 128 + (low ? 0 : 32) + 4 * r + k % 4, as: UInt8.self)
         return nibble | Int32((top >> UInt8(2 * (k / 4))) & 3) << 4
+    }
+
+    /// Row r's scale and minimum of sub-block s in a Q4_K tile.
+    static func q4kScaleMin(_ t: UnsafeRawPointer, row r: Int, subBlock s: Int) -> (scale: UInt8, min: UInt8) {
+        var packed = (t.loadUnaligned(fromByteOffset: 32 + 4 * r, as: UInt32.self),
+                      t.loadUnaligned(fromByteOffset: 64 + 4 * r, as: UInt32.self),
+                      t.loadUnaligned(fromByteOffset: 96 + 4 * r, as: UInt32.self))
+        return withUnsafeBytes(of: &packed) { scaleMinK4(s, $0.baseAddress!) }
     }
 
     /// Row `row` of a tiled matrix, dequantized (`columns` floats).
@@ -112,9 +118,8 @@ public enum KQuantTiles {
                     let y: Float
                     if e == .q4_K {
                         let dmin = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))
-                        let sc = Float(t.load(fromByteOffset: 32 + 8 * a + r, as: UInt8.self))
-                        let m = Float(t.load(fromByteOffset: 96 + 8 * a + r, as: UInt8.self))
-                        y = d * sc * q - dmin * m
+                        let (sc, m) = q4kScaleMin(t, row: r, subBlock: a)
+                        y = d * Float(sc) * q - dmin * Float(m)
                     } else {
                         let sc = Float(t.load(fromByteOffset: 16 + 8 * (2 * a + i / 16) + r, as: Int8.self))
                         y = d * sc * (q - 32)
@@ -150,9 +155,8 @@ public enum KQuantTiles {
                             }
                             if e == .q4_K {
                                 let dmin = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))
-                                let sc = Float(t.load(fromByteOffset: 32 + 8 * a + r, as: UInt8.self))
-                                let m = Float(t.load(fromByteOffset: 96 + 8 * a + r, as: UInt8.self))
-                                total += d * sc * dx * Float(lo + hi) - dmin * m * sums[i * n32 + blk]
+                                let (sc, m) = q4kScaleMin(t, row: r, subBlock: a)
+                                total += d * Float(sc) * dx * Float(lo + hi) - dmin * Float(m) * sums[i * n32 + blk]
                             } else {
                                 let s0 = Float(t.load(fromByteOffset: 16 + 8 * (2 * a) + r, as: Int8.self))
                                 let s1 = Float(t.load(fromByteOffset: 16 + 8 * (2 * a + 1) + r, as: Int8.self))

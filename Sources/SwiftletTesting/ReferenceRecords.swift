@@ -10,11 +10,23 @@ public struct ReferencePrompt: Decodable, Sendable {
     /// Set when `promptIDs` is a chat template rendered for these messages (the other families).
     public let chat: Chat?
 
+    /// `{"messages", "add_generation_prompt"}` in the other families' files; a bare array of
+    /// messages (with the generation prompt) in the default model's.
     public struct Chat: Decodable, Sendable {
         public struct Message: Decodable, Sendable { public let role: String; public let content: String }
         public let messages: [Message]
         public let addGenerationPrompt: Bool
         enum CodingKeys: String, CodingKey { case messages, addGenerationPrompt = "add_generation_prompt" }
+
+        public init(from decoder: Decoder) throws {
+            if let keyed = try? decoder.container(keyedBy: CodingKeys.self), keyed.contains(.messages) {
+                messages = try keyed.decode([Message].self, forKey: .messages)
+                addGenerationPrompt = try keyed.decodeIfPresent(Bool.self, forKey: .addGenerationPrompt) ?? true
+            } else {
+                messages = try [Message](from: decoder)
+                addGenerationPrompt = true
+            }
+        }
     }
 
     enum CodingKeys: String, CodingKey {

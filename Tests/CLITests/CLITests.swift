@@ -37,6 +37,20 @@ import Testing
         }
     }
 
+    /// The other families through the binary: a Qwen2.5 file answers as the reference does, inspect
+    /// names its architecture and kernels, and --chat on Gemma's base model (no template) is a
+    /// clear refusal.
+    @Test func otherFamiliesGenerateAndInspect() throws {
+        let qwen = try Fixtures.requireModel(.qwen05), gemma = try Fixtures.requireModel(.gemma3)
+        let r = try Fixtures.runSwiftlet(["generate", "-m", qwen, "-p", "The capital of France is", "-n", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix(" Paris"), "stdout: \(r.stdout)")
+        let inspect = try Fixtures.runSwiftlet(["inspect", qwen])
+        #expect(inspect.stdout.contains("architecture: qwen2 (supported)"))
+        #expect(inspect.stdout.contains("Q6_K"))
+        try expectCleanFailure(["generate", "-m", gemma, "-p", "Hi", "-n", "2", "--chat"], mentions: "no chat template")
+    }
+
     @Test func inspectPrintsMetadataAndTensors() throws {
         let r = try Fixtures.runSwiftlet(["inspect", try Fixtures.requireDefaultModel()])
         #expect(r.status == 0, "\(r.stderr)")

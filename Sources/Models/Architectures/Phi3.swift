@@ -3,19 +3,24 @@ import Kernels
 import LLMBase
 import Quant
 
-/// One Phi-3 block's weights: Llama's with Q, K and V in one matrix and gate and up in another.
+/// One Phi-3 block's weights. The file fuses Q, K and V into one matrix
+/// ([(heads + 2·kvHeads)·headDim × hidden]: Q rows, then K, then V) and gate and up into another
+/// ([2·ffn × hidden]: gate rows, then up rows); each part here is a row view into it.
 public struct Phi3Layer: @unchecked Sendable {
     public let attentionNorm: UnsafePointer<Float>   // [hidden]
-    public let wqkv: WeightMatrix                    // [(heads + 2·kvHeads)·headDim × hidden]: Q rows, then K, then V
+    public let wq: WeightMatrix                      // [heads·headDim × hidden]
+    public let wk: WeightMatrix                      // [kvHeads·headDim × hidden]
+    public let wv: WeightMatrix                      // [kvHeads·headDim × hidden]
     public let wo: WeightMatrix                      // [hidden × heads·headDim]
     public let ffnNorm: UnsafePointer<Float>         // [hidden]
-    public let wGateUp: WeightMatrix                 // [2·ffn × hidden]: gate rows, then up rows
+    public let wGate: WeightMatrix                   // [ffn × hidden]
+    public let wUp: WeightMatrix                     // [ffn × hidden]
     public let wDown: WeightMatrix                   // [hidden × ffn]
 }
 
 /// The Phi-3 architecture (Phi-3 mini and medium, Phi-3.5 mini, Phi-4 mini): Llama's pre-norm
-/// blocks with fused projections — one matmul gives Q, K and V, another gate and up — NEOX RoPE
-/// and an output projection of its own. Long-context files with `rope_factors_long/short` are
+/// blocks with fused projection matrices (split into row views at load, so the forward pass is
+/// Llama's), NEOX RoPE and an output projection of its own. Long-context files with `rope_factors_long/short` are
 /// refused by the loader (those tensors are not claimed), not run with the wrong positions.
 public final class Phi3Model: CausalLM, @unchecked Sendable {
     public var architecture: String { "phi3" }
@@ -23,7 +28,6 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
     public let backend: MatmulBackend
     public let pool: ComputePool
     public let matrices: [(name: String, matrix: WeightMatrix)]
-    public var fusedWidth: Int { max(config.queryDim + 2 * config.kvDim, 2 * config.feedForwardSize) }
     let storage: WeightStorage
     let tokenEmbedding: WeightMatrix   // [vocab × hidden]
     let outputNorm: UnsafePointer<Float>
@@ -51,12 +55,17 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
         var layers: [Phi3Layer] = []
         for l in 0..<c.layerCount {
             let p = "blk.\(l)."
+            let qkv = try matrix(p + "attn_qkv.weight", c.queryDim + 2 * c.kvDim, c.hiddenSize)
+            let gateUp = try matrix(p + "ffn_up.weight", 2 * c.feedForwardSize, c.hiddenSize)
             layers.append(Phi3Layer(
                 attentionNorm: try load.vector(p + "attn_norm.weight", count: c.hiddenSize),
-                wqkv: try matrix(p + "attn_qkv.weight", c.queryDim + 2 * c.kvDim, c.hiddenSize),
+                wq: qkv.rows(0..<c.queryDim),
+                wk: qkv.rows(c.queryDim..<(c.queryDim + c.kvDim)),
+                wv: qkv.rows((c.queryDim + c.kvDim)..<(c.queryDim + 2 * c.kvDim)),
                 wo: try matrix(p + "attn_output.weight", c.hiddenSize, c.queryDim),
                 ffnNorm: try load.vector(p + "ffn_norm.weight", count: c.hiddenSize),
-                wGateUp: try matrix(p + "ffn_up.weight", 2 * c.feedForwardSize, c.hiddenSize),
+                wGate: gateUp.rows(0..<c.feedForwardSize),
+                wUp: gateUp.rows(c.feedForwardSize..<(2 * c.feedForwardSize)),
                 wDown: try matrix(p + "ffn_down.weight", c.hiddenSize, c.feedForwardSize)))
         }
         self.layers = layers
@@ -74,36 +83,24 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
         try validate(batch, cache: cache, scratch: s)
         let c = config, mm = s.matmul, n = batch.tokenCount, eps = c.rmsEpsilon
         let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer
-        let qDim = c.queryDim, kvDim = c.kvDim, ffn = c.feedForwardSize, fused = s.fused.pointer
 
         // 1. Token embedding.
         pool.forEachRow(n) { i in self.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
 
         for (l, layer) in layers.enumerated() {
-            // 2. Attention: RMSNorm → one QKV matmul, split into Q, K, V → RoPE (NEOX), cache,
-            //    attention → output projection → residual.
+            // 2. Attention: RMSNorm → Q, K, V (row views of the fused matrix) → RoPE (NEOX),
+            //    cache, attention → output projection → residual.
             Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: eps, into: xn, pool: pool)
-            let width = qDim + 2 * kvDim
-            mm.multiply(xn, rows: n, weight: layer.wqkv, into: fused)
-            pool.forEachRow(n) { i in
-                let row = fused + i * width
-                (s.q.pointer + i * qDim).update(from: row, count: qDim)
-                (s.k.pointer + i * kvDim).update(from: row + qDim, count: kvDim)
-                (s.v.pointer + i * kvDim).update(from: row + qDim + kvDim, count: kvDim)
-            }
+            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
+            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
             Attention.run(layer: l, attention, rope: rope, batch: batch, cache: cache, scratch: s, pool: pool)
             mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
             Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)
 
-            // 3. Feed-forward: RMSNorm → one gate-and-up matmul → silu(gate) ⊙ up → down → residual.
+            // 3. Feed-forward: RMSNorm → SwiGLU on the gate and up views → down → residual.
             Norms.rows(x, n, width: dim, weight: layer.ffnNorm, epsilon: eps, into: xn, pool: pool)
-            mm.multiply(xn, rows: n, weight: layer.wGateUp, into: fused)
-            pool.forEachRow(n) { i in
-                let row = fused + i * 2 * ffn
-                Elementwise.swiGLU(row, up: row + ffn, count: ffn)
-                (s.gate.pointer + i * ffn).update(from: row, count: ffn)
-            }
-            mm.multiply(s.gate.pointer, rows: n, weight: layer.wDown, into: s.projected.pointer)
+            FeedForward.gated(rows: n, gate: layer.wGate, up: layer.wUp, down: layer.wDown, activation: .silu, scratch: s, pool: pool)
             Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)
         }
 

@@ -5,18 +5,23 @@ import Kernels
 public enum FeedForward {
     public enum Activation: Sendable { case silu, geluTanh }
 
-    /// Reads the normed input in s.xNorm, writes the block's output (rows × hidden) into s.projected.
+    /// Reads the normed input in s.xNorm, writes the block's output (rows × hidden) into s.projected,
+    /// `ForwardScratch.feedForwardChunk` tokens at a time (each row's result is the same).
     static func gated(rows n: Int, gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix, activation: Activation,
                       scratch s: ForwardScratch, pool: ComputePool) {
-        let mm = s.matmul, ffn = gate.rows
-        mm.multiply(s.xNorm.pointer, rows: n, weight: gate, into: s.gate.pointer)
-        mm.multiply(s.xNorm.pointer, rows: n, weight: up, into: s.up.pointer, sameInput: true)
-        switch activation {
-        case .silu:
-            pool.forEachRow(n) { i in Elementwise.swiGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }
-        case .geluTanh:
-            pool.forEachRow(n) { i in Elementwise.geGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }
+        let mm = s.matmul, ffn = gate.rows, dim = down.rows
+        for first in stride(from: 0, to: n, by: s.feedForwardRows) {
+            let rows = min(s.feedForwardRows, n - first)
+            let input = s.xNorm.pointer + first * gate.columns
+            mm.multiply(input, rows: rows, weight: gate, into: s.gate.pointer)
+            mm.multiply(input, rows: rows, weight: up, into: s.up.pointer, sameInput: true)
+            switch activation {
+            case .silu:
+                pool.forEachRow(rows) { i in Elementwise.swiGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }
+            case .geluTanh:
+                pool.forEachRow(rows) { i in Elementwise.geGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }
+            }
+            mm.multiply(s.gate.pointer, rows: rows, weight: down, into: s.projected.pointer + first * dim)
         }
-        mm.multiply(s.gate.pointer, rows: n, weight: down, into: s.projected.pointer)
     }
 }

@@ -87,8 +87,15 @@ public final class TensorLoader {
         if interleave && InterleavedLayout.supports(e, rows: rows, columns: columns) {
             let copy = storage.interleavedArena.pointer + interleavedOffset
             interleavedOffset += (InterleavedLayout.byteCount(e, rows: rows, columns: columns) + 63) & ~63
-            InterleavedLayout.repack(e, src, rowBytes: e.rowBytes(columns: columns),
-                                     groups: 0..<(rows / InterleavedLayout.rows), columns: columns, into: copy)
+            // A few MiB of rows at a time, releasing their file pages as soon as they are copied:
+            // a large matrix (Gemma's 178 MB embedding) is never resident twice.
+            let groups = rows / InterleavedLayout.rows, groupBytes = InterleavedLayout.rows * e.rowBytes(columns: columns)
+            let step = max(1, (4 << 20) / groupBytes)
+            for first in stride(from: 0, to: groups, by: step) {
+                let end = min(groups, first + step)
+                InterleavedLayout.repack(e, src, rowBytes: e.rowBytes(columns: columns), groups: first..<end, columns: columns, into: copy)
+                Self.releasePages(UnsafeRawBufferPointer(start: src + first * groupBytes, count: (end - first) * groupBytes))
+            }
             Self.releasePages(gguf.data(for: t))
             return WeightMatrix(format: e, data: src, rows: rows, columns: columns, interleaved: UnsafeRawPointer(copy))
         }

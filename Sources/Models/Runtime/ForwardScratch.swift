@@ -13,9 +13,8 @@ public final class ForwardScratch: @unchecked Sendable {
     let v: AlignedFloatBuffer          // [n, kvHeads·headDim]
     let attention: AlignedFloatBuffer  // [n, heads·headDim] attention output before wo
     let projected: AlignedFloatBuffer  // [n, hidden] output of wo or w_down
-    let gate: AlignedFloatBuffer       // [n, ffn]
-    let up: AlignedFloatBuffer         // [n, ffn]
-    let fused: AlignedFloatBuffer      // [n, fusedWidth] output of a fused matmul (Phi-3), else empty
+    let gate: AlignedFloatBuffer       // [feedForwardRows, ffn]
+    let up: AlignedFloatBuffer         // [feedForwardRows, ffn]
     let scores: AlignedFloatBuffer     // [2 · heads · token groups, context] score rows of the parallel tasks
     let logitStore: AlignedFloatBuffer // [logitRows, vocab]
     let contextCapacity: Int
@@ -26,9 +25,13 @@ public final class ForwardScratch: @unchecked Sendable {
     let singleSequence: ForwardBatch
     /// Upper bound on parallel attention tasks: heads × token groups.
     static let maxTokenGroups = 8
+    /// The feed-forward block runs a long batch this many tokens at a time: its two hidden
+    /// activations are the widest scratch (2 × 512 × 8,960 floats = 37 MB for a 512-token prompt of
+    /// Qwen2.5 1.5B), and weights re-read per chunk of 128 rows stay a few percent of the time.
+    static let feedForwardChunk = 128
+    let feedForwardRows: Int
 
-    public init(config c: TransformerConfig, maxTokens: Int, contextCapacity: Int, logitRows: Int, matmul: MatmulContext,
-                fusedWidth: Int = 0) {
+    public init(config c: TransformerConfig, maxTokens: Int, contextCapacity: Int, logitRows: Int, matmul: MatmulContext) {
         self.maxTokens = maxTokens
         self.contextCapacity = contextCapacity
         self.logitRows = logitRows
@@ -42,9 +45,9 @@ public final class ForwardScratch: @unchecked Sendable {
         v = AlignedFloatBuffer(count: maxTokens * c.kvDim)
         attention = AlignedFloatBuffer(count: maxTokens * c.queryDim)
         projected = AlignedFloatBuffer(count: maxTokens * c.hiddenSize)
-        gate = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
-        up = AlignedFloatBuffer(count: maxTokens * c.feedForwardSize)
-        fused = AlignedFloatBuffer(count: maxTokens * fusedWidth)
+        feedForwardRows = min(maxTokens, Self.feedForwardChunk)
+        gate = AlignedFloatBuffer(count: feedForwardRows * c.feedForwardSize)
+        up = AlignedFloatBuffer(count: feedForwardRows * c.feedForwardSize)
         scores = AlignedFloatBuffer(count: 2 * c.heads * Self.maxTokenGroups * contextCapacity)
         logitStore = AlignedFloatBuffer(count: logitRows * c.vocabularySize)
     }

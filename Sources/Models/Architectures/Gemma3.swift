@@ -54,13 +54,9 @@ public final class Gemma3Model: CausalLM, @unchecked Sendable {
         var c = try TransformerConfig(hp)
         if try hp.float("attention.layer_norm_rms_epsilon") == nil { c.rmsEpsilon = 1e-6 }
         config = c
-        let load = TensorLoader(gguf: gguf, architecture: "gemma3", dequantizeAll: backend == .reference,
-                                interleave: backend == .auto && InterleavedKernels.vectorized)
-        var named: [(String, WeightMatrix)] = []
+        let load = TensorLoader(gguf: gguf, architecture: "gemma3", backend: backend)
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> WeightMatrix {
-            let m = try load.matrix(name, rows: rows, columns: columns)
-            named.append((name, m))
-            return m
+            try load.matrix(name, rows: rows, columns: columns)
         }
         tokenEmbedding = try matrix("token_embd.weight", c.vocabularySize, c.hiddenSize)
         outputNorm = try load.vector("output_norm.weight", count: c.hiddenSize)
@@ -85,7 +81,7 @@ public final class Gemma3Model: CausalLM, @unchecked Sendable {
         }
         self.layers = layers
         storage = try load.finish(layerCount: c.layerCount)
-        matrices = named
+        matrices = load.matrices
         self.backend = backend
         pool = ComputePool(threads: ModelLoader.threadCount(threads))
         embeddingScale = Float(c.hiddenSize).squareRoot()
@@ -114,11 +110,7 @@ public final class Gemma3Model: CausalLM, @unchecked Sendable {
         let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer, out = s.projected.pointer
 
         // 1. Token embedding, scaled by √hidden.
-        let scale = embeddingScale
-        pool.forEachRow(n) { i in
-            self.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim)
-            for j in 0..<dim { x[i * dim + j] *= scale }
-        }
+        Norms.embed(batch, tokenEmbedding, into: x, scale: embeddingScale, pool: pool)
 
         for (l, layer) in layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V → per-head RMSNorm of Q and K → RoPE (NEOX, the

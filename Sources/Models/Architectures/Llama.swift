@@ -48,13 +48,9 @@ public final class LlamaModel: CausalLM, @unchecked Sendable {
         let hp = Hyperparameters(gguf: gguf, architecture: "llama")
         let c = try TransformerConfig(hp)
         config = c
-        let load = TensorLoader(gguf: gguf, architecture: "llama", dequantizeAll: backend == .reference,
-                                interleave: backend == .auto && InterleavedKernels.vectorized)
-        var named: [(String, WeightMatrix)] = []
+        let load = TensorLoader(gguf: gguf, architecture: "llama", backend: backend)
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> WeightMatrix {
-            let m = try load.matrix(name, rows: rows, columns: columns)
-            named.append((name, m))
-            return m
+            try load.matrix(name, rows: rows, columns: columns)
         }
         let embedding = try matrix("token_embd.weight", c.vocabularySize, c.hiddenSize)
         let outputNorm = try load.vector("output_norm.weight", count: c.hiddenSize)
@@ -78,7 +74,7 @@ public final class LlamaModel: CausalLM, @unchecked Sendable {
         storage = try load.finish(layerCount: c.layerCount)
         weights = LlamaWeights(tokenEmbedding: embedding, outputNorm: outputNorm, output: output ?? embedding,
                                tiedOutput: output == nil, layers: layers)
-        matrices = named
+        matrices = load.matrices
         self.backend = backend
         pool = ComputePool(threads: ModelLoader.threadCount(threads))
         let scaling = try RopeScaling(hp)
@@ -94,7 +90,7 @@ public final class LlamaModel: CausalLM, @unchecked Sendable {
         let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer
 
         // 1. Token embedding: dequantize one row per token.
-        pool.forEachRow(n) { i in w.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
+        Norms.embed(batch, w.tokenEmbedding, into: x, pool: pool)
 
         for (l, layer) in w.layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V → RoPE, cache, attention → output projection → residual.

@@ -41,13 +41,9 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
         let hp = Hyperparameters(gguf: gguf, architecture: "phi3")
         let c = try TransformerConfig(hp)
         config = c
-        let load = TensorLoader(gguf: gguf, architecture: "phi3", dequantizeAll: backend == .reference,
-                                interleave: backend == .auto && InterleavedKernels.vectorized)
-        var named: [(String, WeightMatrix)] = []
+        let load = TensorLoader(gguf: gguf, architecture: "phi3", backend: backend)
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> WeightMatrix {
-            let m = try load.matrix(name, rows: rows, columns: columns)
-            named.append((name, m))
-            return m
+            try load.matrix(name, rows: rows, columns: columns)
         }
         tokenEmbedding = try matrix("token_embd.weight", c.vocabularySize, c.hiddenSize)
         outputNorm = try load.vector("output_norm.weight", count: c.hiddenSize)
@@ -70,7 +66,7 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
         }
         self.layers = layers
         storage = try load.finish(layerCount: c.layerCount)
-        matrices = named
+        matrices = load.matrices
         self.backend = backend
         pool = ComputePool(threads: ModelLoader.threadCount(threads))
         let scaling = try RopeScaling(hp)
@@ -85,7 +81,7 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
         let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer
 
         // 1. Token embedding.
-        pool.forEachRow(n) { i in self.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
+        Norms.embed(batch, tokenEmbedding, into: x, pool: pool)
 
         for (l, layer) in layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V (row views of the fused matrix) → RoPE (NEOX),

@@ -41,13 +41,9 @@ public final class Qwen2Model: CausalLM, @unchecked Sendable {
         let hp = Hyperparameters(gguf: gguf, architecture: "qwen2")
         let c = try TransformerConfig(hp)
         config = c
-        let load = TensorLoader(gguf: gguf, architecture: "qwen2", dequantizeAll: backend == .reference,
-                                interleave: backend == .auto && InterleavedKernels.vectorized)
-        var named: [(String, WeightMatrix)] = []
+        let load = TensorLoader(gguf: gguf, architecture: "qwen2", backend: backend)
         func matrix(_ name: String, _ rows: Int, _ columns: Int) throws -> WeightMatrix {
-            let m = try load.matrix(name, rows: rows, columns: columns)
-            named.append((name, m))
-            return m
+            try load.matrix(name, rows: rows, columns: columns)
         }
         tokenEmbedding = try matrix("token_embd.weight", c.vocabularySize, c.hiddenSize)
         outputNorm = try load.vector("output_norm.weight", count: c.hiddenSize)
@@ -71,7 +67,7 @@ public final class Qwen2Model: CausalLM, @unchecked Sendable {
         }
         self.layers = layers
         storage = try load.finish(layerCount: c.layerCount)
-        matrices = named
+        matrices = load.matrices
         self.backend = backend
         pool = ComputePool(threads: ModelLoader.threadCount(threads))
         let scaling = try RopeScaling(hp)
@@ -86,7 +82,7 @@ public final class Qwen2Model: CausalLM, @unchecked Sendable {
         let dim = c.hiddenSize, x = s.x.pointer, xn = s.xNorm.pointer
 
         // 1. Token embedding.
-        pool.forEachRow(n) { i in self.tokenEmbedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim) }
+        Norms.embed(batch, tokenEmbedding, into: x, pool: pool)
 
         for (l, layer) in layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V with their biases → RoPE (NEOX), cache, attention →

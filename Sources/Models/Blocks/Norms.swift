@@ -1,7 +1,19 @@
 import Kernels
 
-/// RMSNorm over rows, and over each head of a row (Qwen3's and Gemma 3's q/k norms).
+/// The row-wise steps of every architecture: the embedding lookup, RMSNorm over rows and over each
+/// head of a row (Qwen3's and Gemma 3's q/k norms), residual additions and biases.
 enum Norms {
+    /// x[i] = the embedding row of the batch's token i (dequantized), times `scale` when given
+    /// (Gemma's √hidden).
+    static func embed(_ batch: ForwardBatch, _ embedding: WeightMatrix, into x: UnsafeMutablePointer<Float>,
+                      scale: Float? = nil, pool: ComputePool) {
+        let dim = embedding.columns
+        pool.forEachRow(batch.tokenCount) { i in
+            embedding.dequantizeRows(batch.tokens[i], count: 1, into: x + i * dim)
+            if let scale { for j in 0..<dim { x[i * dim + j] *= scale } }
+        }
+    }
+
     /// out[i] = rmsNorm(x[i]) ⊙ weight for rows 0..<n of `width` floats. `out` may alias `x`.
     static func rows(_ x: UnsafePointer<Float>, _ n: Int, width: Int, weight: UnsafePointer<Float>, epsilon: Float,
                      into out: UnsafeMutablePointer<Float>, pool: ComputePool) {

@@ -31,6 +31,15 @@ public final class TensorLoader {
     private var floatOffset = 0
     private var interleavedOffset = 0
     private var claimed: Set<String> = []
+    /// Every matrix claimed, in order, by tensor name (a model's `matrices`, for `inspect`).
+    public private(set) var matrices: [(name: String, matrix: WeightMatrix)] = []
+
+    /// A loader for `backend`: `reference` dequantizes every tensor; `auto` on a VNNI build
+    /// interleaves the matrices that have tiles.
+    public convenience init(gguf: GGUFFile, architecture: String, backend: MatmulBackend) {
+        self.init(gguf: gguf, architecture: architecture, dequantizeAll: backend == .reference,
+                  interleave: backend == .auto && InterleavedKernels.vectorized)
+    }
 
     public init(gguf: GGUFFile, architecture: String, dequantizeAll: Bool, interleave: Bool) {
         self.gguf = gguf
@@ -69,6 +78,12 @@ public final class TensorLoader {
 
     /// A [rows × columns] matrix (GGUF shape [columns, rows]).
     public func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+        let m = try load(name, rows: rows, columns: columns)
+        matrices.append((name, m))
+        return m
+    }
+
+    private func load(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
         let (t, e) = try claim(name, shape: [columns, rows])
         let src = gguf.data(for: t).baseAddress!
         if dequantizeAll || e.dotFormat == nil {

@@ -6,7 +6,7 @@ import LLMBase
 // (`KQuantTiles`). Per 32-weight block and activation row: 8 `vpdpbusd` on the block's unpacked
 // operands (Q6_K: in two chains, one per 16-weight sub-block), then the 8 rows' block scales —
 // super-block half × sub-block integer, widened from 8 consecutive bytes — and one or two FMAs.
-// The operands and scales of a block are shared by the activation rows of a tile (up to 4).
+// The operands and scales of a block are shared by the activation rows of a tile (up to 8).
 
 /// Byte `index` of each 32-bit lane, as 8 floats.
 @inline(__always)
@@ -57,6 +57,10 @@ enum VNNIKQuant {
         for g in groups {
             let tiles = w + g * nb * 1152
             var i = 0
+            while i + 8 <= n {
+                q4kRows(8, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 8
+            }
             while i + 4 <= n {
                 q4kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
                 i += 4
@@ -68,13 +72,16 @@ enum VNNIKQuant {
         }
     }
 
-    /// One group's 8 rows · `count` (1 or 4) activation rows `k` bytes apart.
+    /// One group's 8 rows · `count` (1, 4 or 8) activation rows `k` bytes apart: eight independent
+    /// `vpdpbusd` chains at 8 rows, the unpacked block and its scales shared by all.
     @inline(__always)
     static func q4kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
                         _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
         let n32 = k / 32
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        let x4 = x3 + k, x5 = x4 + k, x6 = x5 + k, x7 = x6 + k
         for b in 0..<nb {
             let t = tiles + b * 1152
             let d = halves(t), dmin = halves(t + 16)
@@ -94,7 +101,7 @@ enum VNNIKQuant {
                 let blk = b * 8 + s, o = blk * 32
                 a0.addProduct(scale, toFloat(ops.dot(x0 + o)) * dx[blk])
                 a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
-                if count == 4 {
+                if count >= 4 {
                     a1.addProduct(scale, toFloat(ops.dot(x1 + o)) * dx[blk + n32])
                     a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
                     a2.addProduct(scale, toFloat(ops.dot(x2 + o)) * dx[blk + 2 * n32])
@@ -102,9 +109,20 @@ enum VNNIKQuant {
                     a3.addProduct(scale, toFloat(ops.dot(x3 + o)) * dx[blk + 3 * n32])
                     a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
                 }
+                if count == 8 {
+                    a4.addProduct(scale, toFloat(ops.dot(x4 + o)) * dx[blk + 4 * n32])
+                    a4.addProduct(minimum, SIMD8(repeating: -sx[blk + 4 * n32]))
+                    a5.addProduct(scale, toFloat(ops.dot(x5 + o)) * dx[blk + 5 * n32])
+                    a5.addProduct(minimum, SIMD8(repeating: -sx[blk + 5 * n32]))
+                    a6.addProduct(scale, toFloat(ops.dot(x6 + o)) * dx[blk + 6 * n32])
+                    a6.addProduct(minimum, SIMD8(repeating: -sx[blk + 6 * n32]))
+                    a7.addProduct(scale, toFloat(ops.dot(x7 + o)) * dx[blk + 7 * n32])
+                    a7.addProduct(minimum, SIMD8(repeating: -sx[blk + 7 * n32]))
+                }
             }
         }
         store(a0, a1, a2, a3, count, y, ldy)
+        if count == 8 { store(a4, a5, a6, a7, 4, y + 4 * ldy, ldy) }
     }
 
     static func multiplyQ6K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
@@ -114,6 +132,10 @@ enum VNNIKQuant {
         for g in groups {
             let tiles = w + g * nb * 1680
             var i = 0
+            while i + 8 <= n {
+                q6kRows(8, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 8
+            }
             while i + 4 <= n {
                 q6kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
                 i += 4
@@ -138,7 +160,9 @@ enum VNNIKQuant {
                         _ dx: UnsafePointer<Float>, _ hs: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
         let n32 = k / 32
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        let x4 = x3 + k, x5 = x4 + k, x6 = x5 + k, x7 = x6 + k
         for b in 0..<nb {
             let t = tiles + b * 1680
             let d = halves(t)
@@ -147,14 +171,21 @@ enum VNNIKQuant {
                 let s0 = d * signedBytes(t + 16 + 16 * a), s1 = d * signedBytes(t + 24 + 16 * a)
                 let blk = b * 8 + a, o = blk * 32
                 q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
-                if count == 4 {
+                if count >= 4 {
                     q6kAccumulate(&a1, s0, s1, ops.dotHalves(x1 + o), dx: dx[blk + n32], h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
                     q6kAccumulate(&a2, s0, s1, ops.dotHalves(x2 + o), dx: dx[blk + 2 * n32], h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
                     q6kAccumulate(&a3, s0, s1, ops.dotHalves(x3 + o), dx: dx[blk + 3 * n32], h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
                 }
+                if count == 8 {
+                    q6kAccumulate(&a4, s0, s1, ops.dotHalves(x4 + o), dx: dx[blk + 4 * n32], h0: hs[2 * (blk + 4 * n32)], h1: hs[2 * (blk + 4 * n32) + 1])
+                    q6kAccumulate(&a5, s0, s1, ops.dotHalves(x5 + o), dx: dx[blk + 5 * n32], h0: hs[2 * (blk + 5 * n32)], h1: hs[2 * (blk + 5 * n32) + 1])
+                    q6kAccumulate(&a6, s0, s1, ops.dotHalves(x6 + o), dx: dx[blk + 6 * n32], h0: hs[2 * (blk + 6 * n32)], h1: hs[2 * (blk + 6 * n32) + 1])
+                    q6kAccumulate(&a7, s0, s1, ops.dotHalves(x7 + o), dx: dx[blk + 7 * n32], h0: hs[2 * (blk + 7 * n32)], h1: hs[2 * (blk + 7 * n32) + 1])
+                }
             }
         }
         store(a0, a1, a2, a3, count, y, ldy)
+        if count == 8 { store(a4, a5, a6, a7, 4, y + 4 * ldy, ldy) }
     }
 
     @inline(__always)
@@ -162,7 +193,7 @@ enum VNNIKQuant {
                       _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
         let out = UnsafeMutableRawPointer(y)
         out.storeBytes(of: a0, as: SIMD8<Float>.self)
-        guard count == 4 else { return }
+        guard count >= 4 else { return }
         (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
         (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
         (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)

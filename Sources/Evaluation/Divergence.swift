@@ -36,8 +36,10 @@ public struct Divergence {
         self.kvCacheType = kvCacheType
     }
 
-    public func run(_ ids: [Int], progress: ((_ window: Int, _ of: Int, _ meanKL: Double) -> Void)? = nil) throws -> Result {
-        let windows = PerplexityRun.windows(ids.count, ctx: ctx)
+    /// `bos`: as `PerplexityRun.run`, each window starts with it (models that add one, as Gemma).
+    public func run(_ ids: [Int], bos: Int? = nil, progress: ((_ window: Int, _ of: Int, _ meanKL: Double) -> Void)? = nil) throws -> Result {
+        let prefix = bos.map { [$0] } ?? []
+        let windows = PerplexityRun.windows(ids.count, ctx: ctx - prefix.count)
         guard !windows.isEmpty else { throw EvaluationError.invalid("the text has \(ids.count) tokens; at least 2 are needed") }
         let vocab = base.config.vocabularySize
         let caches = (try base.makeCache(capacity: ctx, type: kvCacheType), try model.makeCache(capacity: ctx, type: kvCacheType))
@@ -45,12 +47,12 @@ public struct Divergence {
         var nllBase: [Double] = [], nllModel: [Double] = [], kl: [Double] = []
         var agree = 0
         for (w, range) in windows.enumerated() {
-            let window = Array(ids[range])
+            let window = prefix + ids[range]
             try window.withUnsafeBufferPointer {
                 try base.forward($0, start: 0, cache: caches.0, scratch: scratches.0, allLogits: true)
                 try model.forward($0, start: 0, cache: caches.1, scratch: scratches.1, allLogits: true)
             }
-            for i in 0..<(window.count - 1) {
+            for i in prefix.count..<(window.count - 1) {
                 let p = scratches.0.logits(row: i, vocabularySize: vocab), q = scratches.1.logits(row: i, vocabularySize: vocab)
                 let lp = LogSoftmax(p), lq = LogSoftmax(q)
                 let next = window[i + 1]

@@ -104,9 +104,12 @@ struct EvalPerplexity: ParsableCommand {
         let ids = try text.tokens(tokenizer)
         let (file, ctx) = (text.file, text.ctx)
         let run = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType)
-        let writer = try saveLogits.map { try TopLogitsWriter(path: $0, model: model, text: file, ctx: ctx, tokens: ids, k: topK) }
         // A model whose tokenizer adds BOS (Gemma) sees it at the start of every window.
         let bos = tokenizer.addBOS ? tokenizer.bosID : nil
+        if bos != nil && saveLogits != nil {
+            throw CLIError("--save-logits does not support models that add BOS to every window (as Gemma) yet: their windows hold ctx - 1 text tokens, which the saved-logits format does not record")
+        }
+        let writer = try saveLogits.map { try TopLogitsWriter(path: $0, model: model, text: file, ctx: ctx, tokens: ids, k: topK) }
         let windows = PerplexityRun.windows(ids.count, ctx: bos == nil ? ctx : ctx - 1).count
         stderrLine("\(ids.count) tokens, \(windows) windows of \(ctx)\(bos == nil ? "" : " (BOS and \(ctx - 1) text tokens)")")
         let start = Date()
@@ -221,7 +224,8 @@ struct EvalCompare: ParsableCommand {
                 throw CLIError("the two models have different tokenizers: KL divergence compares distributions over the same vocabulary")
             }
             let ids = try text.tokens(tokenizer)
-            let r = try Divergence(base: baseModel, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids) { w, n, kl in
+            let bos = tokenizer.addBOS ? tokenizer.bosID : nil
+            let r = try Divergence(base: baseModel, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids, bos: bos) { w, n, kl in
                 stderrLine(String(format: "[%d/%d] mean KL %.6f", w, n, kl))
             }
             o.merge(["base": base!, "ctx": ctx, "positions": r.positions, "mean_kl": r.meanKL, "kl_stderr": r.klStandardError,

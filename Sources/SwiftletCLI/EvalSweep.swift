@@ -111,16 +111,18 @@ struct EvalSweep: ParsableCommand {
             row.dollarsPerMillionOutput = CostModel.dollarsPerMillion(pricePerHour: price.pricePerHour, tokensPerSecond: scaled)
 
             if ids.isEmpty { ids = try text.tokens(tokenizer) }
+            // Models that add BOS (Gemma) see it at the start of every window, as in eval perplexity.
+            let bos = tokenizer.addBOS ? tokenizer.bosID : nil
             if let base = baseModel {
                 stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity and KL divergence against \(targets[0].rawValue) (\(ids.count) tokens)")
-                let d = try Divergence(base: base, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids)
+                let d = try Divergence(base: base, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids, bos: bos)
                 row.perplexity = d.model.perplexity
                 row.perplexityStderr = d.model.standardError
                 row.kl = d.meanKL
                 row.top1 = d.top1Agreement
             } else {
                 stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity (\(ids.count) tokens; the base)")
-                let p = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids)
+                let p = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids, bos: bos)
                 row.perplexity = p.perplexity
                 row.perplexityStderr = p.standardError
                 row.kl = 0

@@ -52,6 +52,39 @@ import Tokenizer
         #expect(r.standardError > 0 && r.standardError < r.perplexity)
     }
 
+    /// With BOS (models that add one, as Gemma): each window is BOS and ctx − 1 text tokens, every
+    /// text token but the window's first scored; perplexity and KL see the same windows.
+    @Test func bosStartsEveryWindow() throws {
+        let (model, tokenizer, _) = try Self.tiny()
+        let ids = Array(tokenizer.encode(Self.text).prefix(100)), bos = 1
+        let r = try PerplexityRun(model: model, ctx: 32).run(ids, bos: bos)
+        let windows = PerplexityRun.windows(ids.count, ctx: 31)
+        #expect(r.windows == windows.count && r.scoredTokens == ids.count - windows.count)
+        // The first window by hand: [BOS] + 31 text tokens, positions 1…30 scored.
+        let cache = try model.makeCache(capacity: 32)
+        let scratch = model.makeScratch(maxTokens: 32, contextCapacity: 32)
+        let w = [bos] + ids[windows[0]]
+        try w.withUnsafeBufferPointer { try model.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: true) }
+        var first: Double = 0
+        for i in 1..<(w.count - 1) {
+            let row = Array(scratch.logits(row: i, vocabularySize: model.config.vocabularySize)).map(Double.init)
+            let m = row.max()!
+            first += -(row[w[i + 1]] - m - log(row.reduce(0) { $0 + exp($1 - m) }))
+        }
+        // The run's own first window: text positions 0…29, each row's NLL of the next token.
+        var seen: [Int] = [], firstRun: Double = 0
+        _ = try PerplexityRun(model: model, ctx: 32).run(ids, bos: bos, visit: { position, logits, next in
+            seen.append(position)
+            guard position < 30 else { return }
+            let row = Array(logits).map(Double.init), m = row.max()!
+            firstRun += -(row[next] - m - log(row.reduce(0) { $0 + exp($1 - m) }))
+        })
+        #expect(seen.first == 0 && seen.count == r.scoredTokens)
+        #expect(abs(firstRun - first) <= 1e-9 * max(1, first), "first window: run \(firstRun), by hand \(first)")
+        let d = try Divergence(base: model, model: model, ctx: 32).run(ids, bos: bos)
+        #expect(d.positions == r.scoredTokens && abs(d.model.perplexity - r.perplexity) < 1e-9)
+    }
+
     @Test func klOfAModelAgainstItselfIsZeroAndQ8IsCloserThanQ4() throws {
         let (f32, tokenizer, _) = try Self.tiny()
         let ids = Array(tokenizer.encode(Self.text).prefix(128))

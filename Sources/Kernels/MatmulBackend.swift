@@ -29,6 +29,8 @@ public enum MatmulPath: Sendable, Equatable {
     case blas
     /// F32 weights, SIMD dot products.
     case f32
+    /// F16 or BF16 weights widened 16 at a time against F32 activations (`HalfFloatDot`).
+    case halfFloat
 }
 
 public enum MatmulPlanner {
@@ -50,6 +52,7 @@ public enum MatmulPlanner {
         if backend == .auto && format.blockSize == 256 { return .integer }
         if format == .f32 { return rows > 1 && backend != .simd && blasAvailable ? .blas : .f32 }
         if blasAvailable && (backend == .blas || backend == .reference) { return .blas }
+        if format.isHalfFloat { return rows >= panelRows ? .panel : .halfFloat }
         return rows >= panelRows ? .panel : .integer
     }
 }

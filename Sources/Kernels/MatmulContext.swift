@@ -69,6 +69,8 @@ public final class MatmulContext: @unchecked Sendable {
             #endif
         case .f32:
             gemmF32(x, rows: n, w, y)
+        case .halfFloat:
+            gemmHalfFloat(x, rows: n, w, y)
         case .panel:
             panelGemm(x, rows: n, w, y)
         case .integer:
@@ -169,6 +171,18 @@ public final class MatmulContext: @unchecked Sendable {
                     PanelKernels.tileScalar(panel, rows: rows, k: k, x, ldx: k, xRows: n, y + r, ldy: m)
                 }
                 r += rows
+            }
+        }
+    }
+
+    /// F16 / BF16 weights for one or two activation rows (decode): rows split over the pool.
+    private func gemmHalfFloat(_ x: UnsafePointer<Float>, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+        let k = w.columns, m = w.rows, chunk = chunkRows(m), bf16 = w.format == .bf16
+        pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, _ in
+            for i in 0..<n {
+                for r in (c * chunk)..<min(m, (c + 1) * chunk) {
+                    y[i * m + r] = bf16 ? HalfFloatDot.bf16(w.row(r), x + i * k, count: k) : HalfFloatDot.f16(w.row(r), x + i * k, count: k)
+                }
             }
         }
     }

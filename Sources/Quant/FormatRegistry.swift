@@ -26,9 +26,15 @@ public enum WeightEncoding: UInt32, Sendable, Equatable, Hashable, CaseIterable,
         }
     }
 
-    /// The integer dot kernels of this encoding, or nil for formats that are converted to F32 at
-    /// load (plain floats, and Q2_K / Q3_K, which have no dot kernels yet).
+    /// The integer dot kernels of this encoding, or nil for the plain floats and for Q2_K / Q3_K.
     public var dotFormat: (any DotFormat.Type)? { format as? any DotFormat.Type }
+
+    /// F16 and BF16: kept in the file and multiplied with F32 activations (`HalfFloatDot`).
+    public var isHalfFloat: Bool { self == .f16 || self == .bf16 }
+
+    /// Whether a matrix in this encoding stays in its encoding in memory (all but Q2_K and Q3_K,
+    /// which have no kernels and are converted to F32 at load).
+    public var keptInEncoding: Bool { dotFormat != nil || isHalfFloat || self == .f32 }
 
     /// Elements per block and bytes per block.
     public var blockSize: Int { format.blockSize }

@@ -46,7 +46,7 @@ struct Inspect: ParsableCommand {
         guard let e = WeightEncoding(rawValue: type.rawValue) else { return "not loadable (no reader for this type)" }
         if matrices == 0 { return "read as F32" }
         if e == .f32 { return "F32: SIMD dot for one row, BLAS sgemm for batches" }
-        guard e.dotFormat != nil else { return "dequantized to F32 at load (\(e.blockSize == 1 ? "2" : "8–16")× its size in memory), F32 kernels" }
+        guard e.keptInEncoding else { return "dequantized to F32 at load (8–16× its size in memory), F32 kernels" }
         let decode = MatmulPlanner.path(.auto, format: e, rows: 1, interleaved: InterleavedKernels.vectorized && InterleavedLayout.tileBytes(e) != nil)
         let batch = MatmulPlanner.path(.auto, format: e, rows: 512, interleaved: InterleavedKernels.vectorized && InterleavedLayout.tileBytes(e) != nil)
         func name(_ p: MatmulPath) -> String {
@@ -56,6 +56,7 @@ struct Inspect: ParsableCommand {
             case .panel: return "F32 panels dequantized per 4 rows"
             case .blas: return "BLAS sgemm on dequantized tiles"
             case .f32: return "F32 SIMD dot"
+            case .halfFloat: return "widened 16 at a time, F32 SIMD dot"
             }
         }
         return decode == batch ? name(decode) : "decode: \(name(decode)); batches: \(name(batch))"

@@ -168,3 +168,50 @@ final class Lock: @unchecked Sendable {
         } }
     }
 }
+
+/// F16 and BF16 weights kept in their encoding: the fast dots equal their scalar twin, and every
+/// path (one row on `HalfFloatDot`, batches on the F32 panels or BLAS) equals F32 arithmetic on
+/// the widened weights.
+@Suite struct HalfFloatMatmulTests {
+    static func encode(_ values: [Float], _ e: WeightEncoding) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: values.count * 2)
+        out.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() {
+                let bits = e == .f16 ? halfBitsFromFloat(v) : UInt16(truncatingIfNeeded: v.bitPattern >> 16)
+                raw.storeBytes(of: bits, toByteOffset: 2 * i, as: UInt16.self)
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [WeightEncoding.f16, .bf16], [1, 2, 5, 40])
+    func pathsAgreeWithWidenedF32(_ e: WeightEncoding, rows n: Int) {
+        let k = 112, m = 50   // k: three 32-wide steps and a 16-wide tail
+        var rng = SplitMixForTests(UInt64(n) * 5 + (e == .f16 ? 1 : 2))
+        let w = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        let bytes = Self.encode(w, e)
+        bytes.withUnsafeBytes { raw in
+            let matrix = WeightMatrix(format: e, data: raw.baseAddress!, rows: m, columns: k)
+            var widened = [Float](repeating: 0, count: m * k)
+            widened.withUnsafeMutableBufferPointer { matrix.dequantizeRows(0, count: m, into: $0.baseAddress!) }
+            var exact = [Float](repeating: 0, count: n * m)
+            Matmul.f32Reference(x, rows: n, inputs: k, weights: widened, outputs: m, into: &exact)
+            x.withUnsafeBufferPointer { xs in
+                for r in 0..<m {
+                    let fast = e == .f16 ? HalfFloatDot.f16(matrix.row(r), xs.baseAddress!, count: k) : HalfFloatDot.bf16(matrix.row(r), xs.baseAddress!, count: k)
+                    let twin = HalfFloatDot.reference(e, matrix.row(r), xs.baseAddress!, count: k)
+                    #expect(abs(fast - twin) <= 1e-4 * max(1, abs(twin)), "\(e) row \(r): \(fast) vs twin \(twin)")
+                }
+            }
+            for backend in [MatmulBackend.auto, .simd, .blas] {
+                let context = MatmulContext(pool: MatmulContextTests.pool, backend: backend, maxRows: n, maxColumns: k)
+                var got = [Float](repeating: .nan, count: n * m)
+                got.withUnsafeMutableBufferPointer { y in x.withUnsafeBufferPointer { context.multiply($0.baseAddress!, rows: n, weight: matrix, into: y.baseAddress!) } }
+                for i in 0..<(n * m) {
+                    #expect(abs(got[i] - exact[i]) <= 1e-4 * max(1, abs(exact[i])), "\(e) \(backend) n=\(n) [\(i)]: \(got[i]) vs \(exact[i])")
+                }
+            }
+        }
+    }
+}

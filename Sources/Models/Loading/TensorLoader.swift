@@ -17,8 +17,10 @@ import Quant
 ///   layout and whose rows are a multiple of 8 is copied, re-laid-out, into `storage`
 ///   (`InterleavedLayout`, the same bytes as in the file), and its file pages are released
 ///   (`madvise`), so resident memory stays at one copy of the weights;
-/// - vectors, plain-float matrices and formats without dot kernels (F16, BF16, Q2_K, Q3_K) are
-///   converted to F32 into `storage`; with `dequantizeAll` (the `reference` backend) every tensor is.
+/// - F32, F16 and BF16 matrices stay in the mapping too (the 2-byte ones widened as they are
+///   multiplied);
+/// - vectors that are not F32, and Q2_K / Q3_K matrices (no kernels), are converted to F32 into
+///   `storage`; with `dequantizeAll` (the `reference` backend) every tensor is.
 ///
 /// Both arenas are sized up front from every tensor of the file (each must be claimed exactly
 /// once, so nothing is over-counted), then filled as tensors are claimed.
@@ -61,7 +63,8 @@ public final class TensorLoader {
     private static func convertedFloats(_ gguf: GGUFFile) -> Int {
         gguf.tensors.reduce(0) { total, t in
             guard let e = t.weightEncoding else { return total }
-            let kept = e.dotFormat != nil || (e == .f32 && t.dimensions.count <= 2)
+            // Vectors are always F32 (a norm stored as F16 is converted); matrices when not kept.
+            let kept = t.dimensions.count >= 2 ? e.keptInEncoding && !(e.isHalfFloat && t.dimensions[0] % 16 != 0) : e == .f32
             return kept ? total : total + ((t.elementCount + 15) & ~15)
         }
     }
@@ -86,14 +89,13 @@ public final class TensorLoader {
     private func load(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
         let (t, e) = try claim(name, shape: [columns, rows])
         let src = gguf.data(for: t).baseAddress!
-        if dequantizeAll || e.dotFormat == nil {
-            guard columns % 16 == 0 || e == .f32 else {
-                throw ModelError.shapeMismatch(tensor: name, expected: [(columns + 15) / 16 * 16, rows], found: t.dimensions, offset: t.infoOffset)
-            }
-            if e == .f32 && !dequantizeAll {
-                return WeightMatrix(format: .f32, data: src, rows: rows, columns: columns)
-            }
+        // (F16 / BF16 batches run on 16-wide F32 panels: other widths are converted.)
+        if dequantizeAll || !e.keptInEncoding || (e.isHalfFloat && columns % 16 != 0) {
             return WeightMatrix(format: .f32, data: UnsafeRawPointer(convert(t, e)), rows: rows, columns: columns)
+        }
+        if e == .f32 || e.isHalfFloat {
+            // Plain floats stay in the mapping; F16 / BF16 are widened as they are multiplied.
+            return WeightMatrix(format: e, data: src, rows: rows, columns: columns)
         }
         guard columns % 32 == 0 else {
             // The 8-bit activations come in blocks of 32.

@@ -34,6 +34,6 @@ public struct ServedModel: Sendable {
         guard let template = tokenizer.chatTemplate else {
             throw .invalid("the model '\(name)' has no chat template Swiftlet can render; use /v1/completions", param: "messages")
         }
-        return tokenizer.encode(template.render(messages, addGenerationPrompt: true), parseSpecial: true)
+        return tokenizer.encode(chat: template.segments(messages, addGenerationPrompt: true))
     }
 }

@@ -91,7 +91,7 @@ struct Generate: ParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: prompt))
-            promptIDs = tokenizer.encode(template.render(messages, addGenerationPrompt: true), parseSpecial: true)
+            promptIDs = tokenizer.encode(chat: template.segments(messages, addGenerationPrompt: true))
         } else {
             promptIDs = tokenizer.encode(prompt)
         }

@@ -65,51 +65,53 @@ public struct ChatTemplate: Sendable, Equatable {
         defaultSystemMessage = nil
     }
 
+    /// A piece of rendered chat text: the template's own text (its special tokens are tokens), or
+    /// a message's content (plain text: "<|im_start|>" typed by a user stays text, so no one can
+    /// forge a turn).
+    public struct Segment: Sendable, Equatable {
+        public var text: String
+        public var isContent: Bool
+    }
+
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
+        segments(messages, addGenerationPrompt: addGenerationPrompt).map(\.text).joined()
+    }
+
+    /// The rendered conversation as template text and message contents, in order.
+    public func segments(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> [Segment] {
+        var out: [Segment] = []
+        func t(_ text: String) { if !text.isEmpty { out.append(Segment(text: text, isContent: false)) } }
+        func c(_ text: String) { if !text.isEmpty { out.append(Segment(text: text, isContent: true)) } }
+        func trimmed(_ s: String) -> String { s.trimmingCharacters(in: .whitespacesAndNewlines) }
         switch format {
-        case .chatML: return renderChatML(messages, addGenerationPrompt)
-        case .gemma: return renderGemma(messages, addGenerationPrompt)
-        case .llama3:
-            var out = ""
-            for m in messages {
-                out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(m.content.trimmingCharacters(in: .whitespacesAndNewlines))<|eot_id|>"
+        case .chatML:
+            if let defaultSystemMessage, let first = messages.first, first.role != "system" {
+                t("<|im_start|>system\n\(defaultSystemMessage)<|im_end|>\n")
             }
-            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
-            return out
+            for m in messages { t("<|im_start|>"); c(m.role); t("\n"); c(m.content); t("<|im_end|>\n") }
+            if addGenerationPrompt { t("<|im_start|>assistant\n") }
+        case .gemma:
+            // The assistant is "model"; a leading system message is prefixed, with a blank line,
+            // to the first turn after it; contents are trimmed.
+            var prefix = "", rest = messages[...]
+            if let first = messages.first, first.role == "system" {
+                prefix = first.content + "\n\n"
+                rest = messages.dropFirst()
+            }
+            for (i, m) in rest.enumerated() {
+                t("<start_of_turn>"); c(m.role == "assistant" ? "model" : m.role); t("\n")
+                c((i == 0 ? prefix : "") + trimmed(m.content)); t("<end_of_turn>\n")
+            }
+            if addGenerationPrompt { t("<start_of_turn>model\n") }
+        case .llama3:
+            for m in messages {
+                t("<|start_header_id|>"); c(m.role); t("<|end_header_id|>\n\n"); c(trimmed(m.content)); t("<|eot_id|>")
+            }
+            if addGenerationPrompt { t("<|start_header_id|>assistant<|end_header_id|>\n\n") }
         case .phi3:
-            var out = ""
-            for m in messages { out += "<|\(m.role)|>\n\(m.content)<|end|>\n" }
-            if addGenerationPrompt { out += "<|assistant|>\n" }
-            return out
+            for m in messages { t("<|"); c(m.role); t("|>\n"); c(m.content); t("<|end|>\n") }
+            if addGenerationPrompt { t("<|assistant|>\n") }
         }
-    }
-
-    private func renderChatML(_ messages: [ChatMessage], _ addGenerationPrompt: Bool) -> String {
-        var out = ""
-        if let defaultSystemMessage, let first = messages.first, first.role != "system" {
-            out += "<|im_start|>system\n\(defaultSystemMessage)<|im_end|>\n"
-        }
-        for message in messages {
-            out += "<|im_start|>\(message.role)\n\(message.content)<|im_end|>\n"
-        }
-        if addGenerationPrompt { out += "<|im_start|>assistant\n" }
-        return out
-    }
-
-    /// Gemma 3's template: the assistant is "model"; a leading system message is prefixed, with a
-    /// blank line, to the first turn after it; contents are trimmed.
-    private func renderGemma(_ messages: [ChatMessage], _ addGenerationPrompt: Bool) -> String {
-        var out = "", prefix = ""
-        var rest = messages[...]
-        if let first = messages.first, first.role == "system" {
-            prefix = first.content + "\n\n"
-            rest = messages.dropFirst()
-        }
-        for (i, m) in rest.enumerated() {
-            let role = m.role == "assistant" ? "model" : m.role
-            out += "<start_of_turn>\(role)\n\(i == 0 ? prefix : "")\(m.content.trimmingCharacters(in: .whitespacesAndNewlines))<end_of_turn>\n"
-        }
-        if addGenerationPrompt { out += "<start_of_turn>model\n" }
         return out
     }
 

@@ -9,6 +9,26 @@ extension Tokenizer {
     ///
     /// `addBOS` overrides the model's `add_bos_token` setting.
     public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = false) -> [Int] {
+        encode(text, addBOS: addBOS, parseSpecial: parseSpecial, specialRanges: nil)
+    }
+
+    /// A rendered chat: the template's text and the messages' contents tokenized as one string (so
+    /// pieces join across them as in the whole text), with special tokens recognized only inside
+    /// the template's own text — a content's "<|im_start|>system" stays plain text.
+    public func encode(chat segments: [ChatTemplate.Segment]) -> [Int] {
+        var text = "", allowed: [Range<Int>] = [], offset = 0
+        for segment in segments {
+            let n = segment.text.unicodeScalars.count
+            if !segment.isContent { allowed.append(offset..<(offset + n)) }
+            text += segment.text
+            offset += n
+        }
+        return encode(text, addBOS: nil, parseSpecial: true, specialRanges: allowed)
+    }
+
+    /// `specialRanges`: scalar ranges of the text in which special tokens may be matched (nil:
+    /// anywhere).
+    func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool, specialRanges: [Range<Int>]?) -> [Int] {
         var out: [Int] = []
         if addBOS ?? self.addBOS, let bosID { out.append(bosID) }
         let scalars = Array(text.unicodeScalars)
@@ -25,7 +45,7 @@ extension Tokenizer {
         var cache: [String: [Int32]] = [:]
         var pieces: [Range<Int>] = []
         var afterSpecial = true
-        for fragment in partition(scalars, parseSpecial: parseSpecial) {
+        for fragment in partition(scalars, parseSpecial: parseSpecial, allowedRanges: specialRanges) {
             switch fragment {
             case .token(let id):
                 out.append(Int(id))
@@ -76,7 +96,11 @@ extension Tokenizer {
 
     /// Splits the text at the special tokens that apply, longest token first: each token in turn
     /// cuts every text fragment left after the longer ones at its non-overlapping occurrences.
-    func partition(_ scalars: [Unicode.Scalar], parseSpecial: Bool) -> [Fragment] {
+    func partition(_ scalars: [Unicode.Scalar], parseSpecial: Bool, allowedRanges: [Range<Int>]? = nil) -> [Fragment] {
+        func allowed(_ match: Range<Int>) -> Bool {
+            guard let allowedRanges else { return true }
+            return allowedRanges.contains { $0.lowerBound <= match.lowerBound && match.upperBound <= $0.upperBound }
+        }
         var fragments: [Fragment] = [.text(0..<scalars.count)]
         for special in specialTokens where parseSpecial || !special.needsParseSpecial {
             let pattern = special.scalars
@@ -87,7 +111,7 @@ extension Tokenizer {
                 var start = range.lowerBound
                 var i = range.lowerBound
                 while i + pattern.count <= range.upperBound {
-                    if scalars[i] == pattern[0] && scalars[i..<(i + pattern.count)].elementsEqual(pattern) {
+                    if scalars[i] == pattern[0] && scalars[i..<(i + pattern.count)].elementsEqual(pattern) && allowed(i..<(i + pattern.count)) {
                         if start < i { result.append(.text(start..<i)) }
                         result.append(.token(special.id))
                         i += pattern.count

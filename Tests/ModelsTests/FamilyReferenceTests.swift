@@ -44,6 +44,9 @@ import Tokenizer
                                            addGenerationPrompt: chat.addGenerationPrompt)
                 #expect(text == r.prompt, "\(family): chat rendering")
                 #expect(tokenizer.encode(text, parseSpecial: true) == r.promptIDs, "\(family): chat ids")
+                let segments = template.segments(chat.messages.map { ChatMessage(role: $0.role, content: $0.content) },
+                                                 addGenerationPrompt: chat.addGenerationPrompt)
+                #expect(tokenizer.encode(chat: segments) == r.promptIDs, "\(family): chat ids, contents as text")
             } else {
                 #expect(tokenizer.encode(r.prompt) == r.promptIDs, "\(family): \(r.prompt.prefix(30))")
             }

@@ -119,10 +119,6 @@ public final class TensorLoader {
         return WeightMatrix(format: e, data: src, rows: rows, columns: columns)
     }
 
-    public func optionalMatrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix? {
-        has(name) ? try matrix(name, rows: rows, columns: columns) : nil
-    }
-
     /// A vector of `count` floats (norm weights, biases, frequency factors), in F32.
     public func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
         let (t, e) = try claim(name, shape: [count])

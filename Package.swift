@@ -55,6 +55,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already Hummingbird's dependencies; named here because the server uses them directly:
+        // request logs, graceful shutdown, and the connection-level handlers (limits, 431).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(
@@ -82,6 +88,12 @@ let package = Package(
         .target(name: "Server", dependencies: [
             "Engine", "OpenAIAPI", "Tokenizer", "Models", "Cost",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
         .executableTarget(
             name: "SwiftletCLI",
@@ -89,6 +101,9 @@ let package = Package(
                 "LLMBase", "GGUF", "Quant", "Kernels", "Tokenizer", "Sampling", "Models", "Engine", "OpenAIAPI", "Server", "Cost", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         .target(name: "SwiftletTesting", dependencies: ["LLMBase", "GGUF", "Quant", "Models"]),
 

@@ -15,10 +15,14 @@ public struct EngineRequest: Sendable {
     public var logprobs: Int?
     /// Keep generating past end-of-generation tokens (benchmarks with a fixed output length).
     public var ignoreEndOfGeneration: Bool
+    /// Added to the logits of these token ids before sampling (OpenAI's `logit_bias`; -100 bans a
+    /// token, 100 all but forces it). Log-probabilities are reported after the bias.
+    public var logitBias: [Int: Float]
 
     public init(promptTokens: [Int], maxTokens: Int = 64, sampling: SamplingParameters = SamplingParameters(),
                 penalties: Penalties = Penalties(), stopStrings: [String] = [], logprobs: Int? = nil,
-                ignoreEndOfGeneration: Bool = false) {
+                ignoreEndOfGeneration: Bool = false, logitBias: [Int: Float] = [:]) {
+        self.logitBias = logitBias
         self.promptTokens = promptTokens
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -78,6 +82,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case invalidParameter(String)
     case tooManyLogprobs(Int)
     case shutDown
+    /// More requests are waiting for their first step than the caller's limit allows.
+    case overloaded(waiting: Int, limit: Int)
     /// The forward pass failed for the request's batch.
     case computeFailed(String)
 
@@ -90,6 +96,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .invalidParameter(let m): return m
         case .tooManyLogprobs(let n): return "logprobs must be in 0…\(EngineRequest.maxLogprobs), got \(n)"
         case .shutDown: return "the engine is shut down"
+        case .overloaded(let waiting, let limit): return "\(waiting) requests are waiting (limit \(limit))"
         case .computeFailed(let m): return "the forward pass failed: \(m)"
         }
     }

@@ -18,9 +18,12 @@ final class ActiveRequest {
     var firstScheduled: Double?
     var firstToken: Double?
     var usage = RequestUsage()
+    let onEnd: InferenceEngine.EndObserver?
 
-    init(request: EngineRequest, tokenizer: Tokenizer, continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation) {
+    init(request: EngineRequest, tokenizer: Tokenizer, continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation,
+         onEnd: InferenceEngine.EndObserver?) {
         self.request = request
+        self.onEnd = onEnd
         self.continuation = continuation
         sampler = Sampler(request.sampling)
         history = PenaltyHistory(prompt: request.promptTokens, penalties: request.penalties)
@@ -35,6 +38,7 @@ extension InferenceEngine {
     /// sequence whose chunk reached its end. Returns whether any work was done.
     func step() -> Bool {
         let plan = scheduler.schedule()
+        preemptionTotal += plan.preempted.count
         // The scheduler ends requests that can never fit the KV pool; report them.
         for id in plan.finished {
             guard case .finished(let reason)? = scheduler.status(of: id) else { continue }
@@ -48,7 +52,10 @@ extension InferenceEngine {
         do {
             for chunk in plan.chunks {
                 guard let tokens = scheduler.tokens(of: chunk.sequence), let r = active[chunk.sequence] else { continue }
-                if r.firstScheduled == nil { r.firstScheduled = now }
+                if r.firstScheduled == nil {
+                    r.firstScheduled = now
+                    leftQueue += 1
+                }
                 let rows = try batch.append(tokens[chunk.start ..< chunk.start + chunk.count], start: chunk.start,
                                             blockTable: scheduler.kvCache.blockTable(for: chunk.sequence),
                                             logits: chunk.samples ? .last : .none)
@@ -77,6 +84,7 @@ extension InferenceEngine {
             r.usage.cachedPromptTokens = scheduler.cachedPromptTokens(of: id) ?? 0
         }
         r.history.apply(r.request.penalties, to: logits)
+        for (token, bias) in r.request.logitBias { logits[token] += bias }
         let next = r.sampler.sample(UnsafeBufferPointer(logits))
         r.history.record(output: next)
         r.generated += 1
@@ -106,6 +114,7 @@ extension InferenceEngine {
     /// sends the usage record and closes the stream.
     func finish(_ id: SequenceID, reason: FinishReason, error: EngineError? = nil, flush: Bool = true) {
         guard let r = active.removeValue(forKey: id) else { return }
+        if r.firstScheduled == nil { leftQueue += 1 }
         r.usage.preemptions = scheduler.preemptionCount(of: id) ?? 0
         if r.firstToken == nil { r.usage.cachedPromptTokens = scheduler.cachedPromptTokens(of: id) ?? 0 }
         scheduler.finish(id, reason: reason)
@@ -117,6 +126,7 @@ extension InferenceEngine {
         r.usage.prefillSeconds = first - scheduled
         r.usage.decodeSeconds = now - first
         r.usage.timeToFirstToken = first - r.arrival
+        r.onEnd?(reason, r.usage)
         if flush && reason != .cancelled && reason != .error {
             let rest = r.stops.feed(r.decoder.finish()).emit + r.stops.finish()
             if !rest.isEmpty { r.continuation.yield(.text(rest)) }

@@ -32,6 +32,8 @@ public struct EngineStats: Sendable, Equatable {
     public var totalBlocks = 0
     public var prefixQueryTokens = 0
     public var prefixHitTokens = 0
+    /// Times a running request lost its KV blocks to make room and was put back to wait.
+    public var preemptions = 0
     public var steps = 0
     /// Uptime seconds of the last scheduler step that did work (0: none yet).
     public var lastStepUptime = 0.0
@@ -57,6 +59,9 @@ public final class InferenceEngine: @unchecked Sendable {
     let batch: ForwardBatch
     var active: [SequenceID: ActiveRequest] = [:]
     var sampled: [(sequence: SequenceID, row: Int)] = []
+    /// Requests that took their first step or ended since the last `publish` (leaving `unscheduled`).
+    var leftQueue = 0
+    var preemptionTotal = 0
 
     // Shared with callers, under `inbox`.
     private let inbox = NSCondition()
@@ -66,6 +71,8 @@ public final class InferenceEngine: @unchecked Sendable {
     private var failUnfinished = false
     private var stopped = false
     private var nextID = 0
+    /// Submitted requests that have not yet had a step, nor ended: what a queue limit counts.
+    private var unscheduled = 0
     private var published = EngineStats()
     private var thread: Thread?
 
@@ -106,23 +113,45 @@ public final class InferenceEngine: @unchecked Sendable {
 
     deinit { shutdown() }
 
+    /// Called once when a request ends, however it ends (finished, cancelled by its reader, failed,
+    /// or cut off by a shutdown), with its usage up to that moment. Runs on the engine thread: keep
+    /// it short.
+    public typealias EndObserver = @Sendable (FinishReason, RequestUsage) -> Void
+
+    public typealias EventStream = AsyncThrowingStream<EngineEvent, Error>
+
     /// Checks a request and queues it. The stream yields its tokens and ends with `.finished`; it
     /// throws only if the forward pass fails. Ending the stream early (cancelling the task that
     /// reads it) cancels the request: it leaves the batch at the next step and frees its blocks.
-    public func submit(_ request: EngineRequest) throws(EngineError) -> AsyncThrowingStream<EngineEvent, Error> {
-        try validate(request)
-        let (stream, continuation) = AsyncThrowingStream<EngineEvent, Error>.makeStream(bufferingPolicy: .unbounded)
+    public func submit(_ request: EngineRequest, onEnd: EndObserver? = nil) throws(EngineError) -> EventStream {
+        try submit([request], waitingLimit: nil, onEnd: onEnd)[0]
+    }
+
+    /// Queues all of `requests` or none: refused with `.overloaded` when more than `waitingLimit`
+    /// requests would then be waiting for their first step. The count is kept under the submission
+    /// lock as requests arrive (not refreshed once per step), so a burst cannot overshoot the limit.
+    public func submit(_ requests: [EngineRequest], waitingLimit: Int?, onEnd: EndObserver? = nil) throws(EngineError) -> [EventStream] {
+        for r in requests { try validate(r) }
         inbox.lock()
         defer { inbox.unlock() }
         guard !stopping else { throw .shutDown }
-        let id = nextID
-        nextID += 1
-        submissions.append((id, ActiveRequest(request: request, tokenizer: tokenizer, continuation: continuation)))
-        continuation.onTermination = { [weak self] termination in
-            if case .cancelled = termination { self?.cancel(id) }
+        if let limit = waitingLimit, unscheduled + requests.count > limit {
+            throw .overloaded(waiting: unscheduled, limit: limit)
+        }
+        unscheduled += requests.count
+        var streams: [EventStream] = []
+        for request in requests {
+            let (stream, continuation) = EventStream.makeStream(bufferingPolicy: .unbounded)
+            let id = nextID
+            nextID += 1
+            submissions.append((id, ActiveRequest(request: request, tokenizer: tokenizer, continuation: continuation, onEnd: onEnd)))
+            continuation.onTermination = { [weak self] termination in
+                if case .cancelled = termination { self?.cancel(id) }
+            }
+            streams.append(stream)
         }
         inbox.signal()
-        return stream
+        return streams
     }
 
     /// Runs a request to the end and returns its tokens, reason and usage (tests, benchmarks).
@@ -169,6 +198,8 @@ public final class InferenceEngine: @unchecked Sendable {
         guard r.promptTokens.count < contextSize else { throw .promptTooLong(tokens: r.promptTokens.count, context: contextSize) }
         let vocab = model.config.vocabularySize
         if let bad = r.promptTokens.first(where: { $0 < 0 || $0 >= vocab }) { throw .tokenOutOfRange(id: bad, vocabularySize: vocab) }
+        if let bad = r.logitBias.keys.first(where: { $0 < 0 || $0 >= vocab }) { throw .tokenOutOfRange(id: bad, vocabularySize: vocab) }
+        if let bad = r.logitBias.values.first(where: { !$0.isFinite }) { throw .invalidParameter("a logit bias must be finite, got \(bad)") }
         guard r.maxTokens >= 1 else { throw .invalidMaxTokens(r.maxTokens) }
         if let n = r.logprobs, n < 0 || n > EngineRequest.maxLogprobs { throw .tooManyLogprobs(n) }
         do {
@@ -217,6 +248,9 @@ public final class InferenceEngine: @unchecked Sendable {
         published.usedBlocks = kv.usedBlocks
         published.prefixQueryTokens = kv.prefixQueryTokens
         published.prefixHitTokens = kv.prefixHitTokens
+        published.preemptions = preemptionTotal
+        unscheduled -= leftQueue
+        leftQueue = 0
         if worked {
             published.steps += 1
             published.lastStepUptime = Clock.now

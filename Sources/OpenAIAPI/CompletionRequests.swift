@@ -36,8 +36,20 @@ public struct GenerationParameters: Sendable, Equatable {
     public var ignoreEOS = false
     /// Alternatives per token to report; nil: no logprobs.
     public var logprobs: Int?
+    /// Added to these token ids' logits before sampling (`logit_bias`).
+    public var logitBias: [Int: Float] = [:]
+    /// Completions only: the answer's text starts with the prompt's.
+    public var echo = false
+    /// `max_tokens` when the request gives none: OpenAI's 16 for completions; nil (up to the end of
+    /// the context) for chat.
+    public var defaultMaxTokens: Int?
 
-    public init() {}
+    /// OpenAI's defaults: temperature 1 and a fresh random seed, so that two unseeded requests
+    /// sample differently (a request with `seed` repeats itself).
+    public init() {
+        sampling.temperature = 1
+        sampling.seed = UInt64.random(in: .min ... .max)
+    }
 }
 
 public struct CompletionRequest: Sendable, Equatable {
@@ -57,14 +69,24 @@ public enum RequestParser {
     /// array of arrays of token ids (one choice set per prompt).
     public static func completion(_ body: Data, limits: RequestLimits = RequestLimits()) throws(APIError) -> CompletionRequest {
         let f = Fields(object: try JSONValue.parseObject(body, limit: limits.maxBodyBytes))
+        try SupportedParameters.check(f, chat: false)
         let model = try requiredModel(f)
         guard let prompt = f.value("prompt") else { throw .invalid("'prompt' is required", param: "prompt") }
         let prompts = try parsePrompts(prompt)
         var p = try parameters(f, limits: limits)
+        p.defaultMaxTokens = 16
+        p.echo = try f.bool("echo") ?? false
+        if let best = try f.integer("best_of"), best != p.n {
+            // best_of == n asks for nothing more than n choices; more would need ranking by likelihood.
+            throw SupportedParameters.unsupported("best_of", "'best_of' other than 'n' (\(best) vs \(p.n)) is not supported: Swiftlet does not rank choices")
+        }
         // Completions' `logprobs` is an integer count of alternatives.
         if let n = try f.integer("logprobs") {
             guard n >= 0, n <= limits.maxTopLogprobs else { throw .invalid("'logprobs' must be in 0…\(limits.maxTopLogprobs), got \(n)", param: "logprobs") }
             p.logprobs = n
+        }
+        if p.echo && p.logprobs != nil {
+            throw SupportedParameters.unsupported("echo", "'echo' with 'logprobs' is not supported: Swiftlet does not compute the prompt's log-probabilities")
         }
         return CompletionRequest(model: model, prompts: prompts, parameters: p)
     }
@@ -73,6 +95,7 @@ public enum RequestParser {
     /// `content` (a string, or an array of text parts).
     public static func chat(_ body: Data, limits: RequestLimits = RequestLimits()) throws(APIError) -> ChatRequest {
         let f = Fields(object: try JSONValue.parseObject(body, limit: limits.maxBodyBytes))
+        try SupportedParameters.check(f, chat: true)
         let model = try requiredModel(f)
         guard let raw = f.value("messages") else { throw .invalid("'messages' is required", param: "messages") }
         guard case .array(let items) = raw else { throw .invalid("'messages' must be an array, got \(raw.typeName)", param: "messages") }
@@ -192,6 +215,7 @@ public enum RequestParser {
             p.penalties.repetition = Float(r)
         }
         if let s = try f.integer("seed") { p.sampling.seed = UInt64(bitPattern: Int64(s)) }
+        p.logitBias = try logitBias(f)
         if let n = try f.integer("n") {
             guard n >= 1, n <= limits.maxChoices else { throw .invalid("'n' must be in 1…\(limits.maxChoices), got \(n)", param: "n") }
             p.n = n
@@ -219,10 +243,29 @@ public enum RequestParser {
     }
 }
 
+extension RequestParser {
+    /// `logit_bias`: an object from token ids (as strings) to a bias in [-100, 100]; at most 300.
+    static func logitBias(_ f: Fields) throws(APIError) -> [Int: Float] {
+        guard let v = f.value("logit_bias") else { return [:] }
+        guard case .object(let o) = v else { throw .invalid("'logit_bias' must be an object from token ids to numbers, got \(v.typeName)", param: "logit_bias") }
+        guard o.count <= 300 else { throw .invalid("'logit_bias' holds at most 300 tokens, got \(o.count)", param: "logit_bias") }
+        var bias: [Int: Float] = [:]
+        for (key, value) in o {
+            guard let id = Int(key), id >= 0 else { throw .invalid("'logit_bias' keys must be token ids, got '\(key)'", param: "logit_bias") }
+            guard case .number(let b) = value, b.isFinite, b >= -100, b <= 100 else {
+                throw .invalid("'logit_bias' values must be numbers in [-100, 100]; token \(key) has \(value)", param: "logit_bias")
+            }
+            bias[id] = Float(b)
+        }
+        return bias
+    }
+}
+
 extension GenerationParameters {
     /// The engine request for one prompt of `promptTokens`: token ids inside the vocabulary, the
     /// prompt inside the context with room for at least one token, and prompt + `max_tokens`
-    /// inside the context. Without `max_tokens`, generation may fill the context.
+    /// inside the context. Without `max_tokens`: `defaultMaxTokens` (no more than fits), else up to
+    /// the end of the context.
     public func engineRequest(promptTokens: [Int], contextSize: Int, vocabularySize: Int,
                               promptParam: String = "prompt") throws(APIError) -> EngineRequest {
         guard !promptTokens.isEmpty else { throw .invalid("'\(promptParam)' is empty", param: promptParam) }
@@ -238,7 +281,11 @@ extension GenerationParameters {
             throw .invalid("the prompt (\(promptTokens.count) tokens) plus 'max_tokens' (\(m)) exceeds the context of \(contextSize) tokens",
                            param: "max_tokens", code: "context_length_exceeded")
         }
-        return EngineRequest(promptTokens: promptTokens, maxTokens: maxTokens ?? room, sampling: sampling,
-                             penalties: penalties, stopStrings: stop, logprobs: logprobs, ignoreEndOfGeneration: ignoreEOS)
+        if let bad = logitBias.keys.first(where: { $0 >= vocabularySize }) {
+            throw .invalid("token id \(bad) in 'logit_bias' is outside the vocabulary (0…\(vocabularySize - 1))", param: "logit_bias")
+        }
+        return EngineRequest(promptTokens: promptTokens, maxTokens: maxTokens ?? min(defaultMaxTokens ?? room, room), sampling: sampling,
+                             penalties: penalties, stopStrings: stop, logprobs: logprobs, ignoreEndOfGeneration: ignoreEOS,
+                             logitBias: logitBias)
     }
 }

@@ -26,7 +26,7 @@ public enum JSONValue: Decodable, Equatable, Sendable {
         guard String(data: body, encoding: .utf8) != nil else { throw .invalid("the request body is not valid UTF-8") }
         let value: JSONValue
         do { value = try JSONDecoder().decode(JSONValue.self, from: body) } catch {
-            throw .invalid("the request body is not valid JSON (truncated or malformed)")
+            throw .invalid(JSONDiagnosis.explain([UInt8](body)) ?? "the request body is not valid JSON (truncated or malformed)")
         }
         guard case .object(let object) = value else { throw .invalid("the request body must be a JSON object") }
         return object

@@ -1,6 +1,9 @@
 import Engine
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
+import Logging
 import OpenAIAPI
 import Synchronization
 import Tokenizer
@@ -14,6 +17,7 @@ import Tokenizer
 ///   GET  /metrics              Prometheus text: queue, KV blocks, prefix cache, tokens, latencies, dollars
 ///   GET  /v1/usage             tokens served, instance-hours, dollars spent, $/1M tokens, a managed model's bill
 ///   GET  /v1/models            the served models
+///   GET  /v1/models/{id}       one of them (404 with OpenAI's body if not served)
 ///   POST /v1/completions       text or token-id prompts, `n`, `stream` (SSE), logprobs
 ///   POST /v1/chat/completions  messages through the model's chat template, same options
 public struct OpenAIServer: Sendable {
@@ -28,23 +32,33 @@ public struct OpenAIServer: Sendable {
 
     /// Dollars at the configured instance price, in /metrics and /v1/usage (nil: no price given).
     public let liveCost: LiveCost?
+    public let connectionLimits: ConnectionLimits
+    /// Open connections and refused ones (shared by every connection's `ConnectionGuard`).
+    public let connections: ConnectionCounter
+    /// Request lines and errors (label `swiftlet.server`).
+    public let logger: Logger
 
     public init(models: [ServedModel], limits: RequestLimits = RequestLimits(), apiKey: String? = nil, maxQueue: Int = 256,
-                liveCost: LiveCost? = nil) {
+                liveCost: LiveCost? = nil, connectionLimits: ConnectionLimits = ConnectionLimits(),
+                logger: Logger = Logger(label: "swiftlet.server")) {
         self.maxQueue = maxQueue
+        self.connectionLimits = connectionLimits
+        self.connections = ConnectionCounter(limit: connectionLimits.maxConnections)
+        self.logger = logger
         self.liveCost = liveCost
         self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.limits = limits
         self.apiKey = apiKey
     }
 
-    public func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func buildRouter() -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger, metrics: metrics))
         if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
         router.get("/health") { _, _ in Self.jsonResponse(["status": "ok"]) }
         router.get("/ready") { _, _ in readiness() }
         router.get("/metrics") { _, _ in
-            var text = metrics.render(models.values.sorted { $0.name < $1.name })
+            var text = metrics.render(models.values.sorted { $0.name < $1.name }, connections: connections)
             if let liveCost { text += liveCost.metricsText(costSnapshot(liveCost)) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
@@ -60,13 +74,38 @@ public struct OpenAIServer: Sendable {
             return Self.jsonResponse(liveCost.usageObject(costSnapshot(liveCost)))
         }
         router.get("/v1/models") { _, _ in
-            Self.jsonResponse(["object": "list", "data": models.values.sorted { $0.name < $1.name }.map {
-                ["id": $0.name, "object": "model", "created": $0.created, "owned_by": "swiftlet"] as [String: Any]
-            }])
+            Self.jsonResponse(["object": "list", "data": models.values.sorted { $0.name < $1.name }.map(modelObject)])
         }
-        router.post("/v1/completions") { request, _ in await handle(request, chat: false) }
-        router.post("/v1/chat/completions") { request, _ in await handle(request, chat: true) }
+        // `**`: a served name may hold a slash (`--model org/name=PATH`).
+        router.get("/v1/models/**") { _, context in
+            let id = context.parameters.getCatchAll().joined(separator: "/")
+            guard let model = models[id] else { return Self.errorResponse(.modelNotFound(id)) }
+            return Self.jsonResponse(modelObject(model))
+        }
+        router.post("/v1/completions") { request, context in await handle(request, context: context, chat: false) }
+        router.post("/v1/chat/completions") { request, context in await handle(request, context: context, chat: true) }
         return router
+    }
+
+    private func modelObject(_ m: ServedModel) -> [String: Any] {
+        ["id": m.name, "object": "model", "created": m.created, "owned_by": "swiftlet"]
+    }
+
+    /// The HTTP/1.1 application: the routes, the connection limits (`ConnectionGuard`, and
+    /// Hummingbird's accept limit a little above them, so that refusing connections can never run
+    /// the process out of file descriptors), the idle timeout, and `onRunning` once bound.
+    public func makeApplication(host: String, port: Int, acceptLimit: Int? = nil,
+                                onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let counter = connections
+        let idle = connectionLimits.idleTimeout.components
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(counter: counter)],
+                                              idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))
+        let accept = acceptLimit ?? (connectionLimits.maxConnections + ConnectionLimits.reservedDescriptors / 2)
+        return Application(router: buildRouter(), server: .http1(configuration: http),
+                           configuration: .init(address: .hostname(host, port: port), serverName: nil,
+                                                availableConnectionsDelegate: .maximum(accept, logger: logger)),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+                           logger: logger)
     }
 
     private func costSnapshot(_ cost: LiveCost) -> LiveCost.Snapshot {
@@ -110,41 +149,67 @@ public struct OpenAIServer: Sendable {
     /// answer is complete (it hangs up while its request waits or runs), the work is cancelled,
     /// which cancels its engine requests and returns their KV blocks. (Hummingbird then closes the
     /// connection after the response instead of keeping it alive.)
-    private func handle(_ request: Request, chat: Bool) async -> Response {
-        guard let hold = admission.admit() else { return Self.errorResponse(.shuttingDown()) }
-        var response = await answer(request, chat: chat)
-        // Watching for the client's hang-up reads the connection past this request, so Hummingbird
-        // closes it after the answer; say so, or a client that reuses it races the close.
+    private func handle(_ request: Request, context: ServerContext, chat: Bool) async -> Response {
+        guard let hold = admission.admit() else {
+            context.record.failed(.shuttingDown())
+            return Self.errorResponse(.shuttingDown())
+        }
+        var response = await answer(request, record: context.record, chat: chat)
+        // Watching for the client's hang-up reads the connection past this request, so it cannot
+        // serve another: say so, and `ConnectionGuard` closes it once the answer is written.
         response.headers[.connection] = "close"
         return hold.keep(response)
     }
 
-    private func answer(_ request: Request, chat: Bool) async -> Response {
+    private func answer(_ request: Request, record: RequestRecord, chat: Bool) async -> Response {
         let watch = CancelOnClose()
         do {
             return try await request.body.consumeWithInboundCloseHandler { body in
-                let work = Task { try await respond(body, chat: chat) }
+                let work = Task { try await respond(body, record: record, chat: chat) }
                 watch.set(work)
                 return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
             } onInboundClosed: {
                 watch.cancel()
             }
         } catch let e as APIError {
+            record.failed(e)
             return Self.errorResponse(e)
         } catch {
-            return Self.errorResponse(.engineFailure(error))
+            let e = APIError.engineFailure(error)
+            record.failed(e)
+            return Self.errorResponse(e)
         }
     }
 
-    private func respond(_ requestBody: RequestBody, chat: Bool) async throws -> Response {
-        do {
-            let body: ByteBuffer
-            do { body = try await requestBody.collect(upTo: limits.maxBodyBytes) } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
-                throw APIError(status: 413, message: "the request body is larger than the limit of \(limits.maxBodyBytes) bytes",
-                               type: "invalid_request_error", code: "request_too_large")
+    /// The body, within the size limit and the body timeout (a client trickling it byte by byte
+    /// gets 408, and the connection closes).
+    private func readBody(_ requestBody: RequestBody) async throws -> ByteBuffer {
+        let limit = limits.maxBodyBytes, timeout = connectionLimits.bodyTimeout
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                do { return try await requestBody.collect(upTo: limit) } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+                    throw APIError(status: 413, message: "the request body is larger than the limit of \(limit) bytes",
+                                   type: "invalid_request_error", code: "request_too_large")
+                }
             }
-            let data = Data(buffer: body)
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let body = first else {
+                throw APIError(status: 408, message: "the request body did not arrive within \(timeout)", type: "invalid_request_error",
+                               code: "request_timeout")
+            }
+            return body
+        }
+    }
+
+    private func respond(_ requestBody: RequestBody, record: RequestRecord, chat: Bool) async throws -> Response {
+        do {
+            let data = Data(buffer: try await readBody(requestBody))
             let modelName: String, parameters: GenerationParameters, prompts: [[Int]], promptParam: String
+            var echoes: [String] = []
             if chat {
                 let parsed = try RequestParser.chat(data, limits: limits)
                 guard let model = models[parsed.model] else { throw APIError.modelNotFound(parsed.model) }
@@ -155,36 +220,43 @@ public struct OpenAIServer: Sendable {
                 guard let model = models[parsed.model] else { throw APIError.modelNotFound(parsed.model) }
                 (modelName, parameters, promptParam) = (parsed.model, parsed.parameters, "prompt")
                 prompts = parsed.prompts.map(model.tokens(of:))
+                if parameters.echo { echoes = parsed.prompts.map(model.text(of:)) }
             }
             let model = models[modelName]!
-            var choices: [Choice] = []
-            for ids in prompts {
+            var choices: [EngineRequest] = [], echo: [String] = []
+            for (p, ids) in prompts.enumerated() {
                 let base = try parameters.engineRequest(promptTokens: ids, contextSize: model.contextSize,
                                                         vocabularySize: model.vocabularySize, promptParam: promptParam)
                 for i in 0..<parameters.n {
                     var r = base
                     r.sampling.seed &+= UInt64(i)   // n choices with one seed must still differ
-                    choices.append(Choice(index: choices.count, request: r))
+                    choices.append(r)
+                    echo.append(echoes.isEmpty ? "" : echoes[p])
                 }
             }
-            // Backpressure: a full queue is answered at once, before any work.
-            let waiting = model.engine.stats.waiting
-            guard waiting + choices.count <= maxQueue else {
-                throw APIError(status: 503, message: "the server is overloaded: \(waiting) requests are waiting (limit \(maxQueue)); retry shortly",
+            // Admission is decided as the request arrives, against an exact count of waiting
+            // requests: a full queue is answered at once, before any work.
+            let streams: [InferenceEngine.EventStream]
+            let metrics = self.metrics, logger = self.logger, name = model.name
+            do {
+                streams = try model.engine.submit(choices, waitingLimit: maxQueue) { reason, usage in
+                    metrics.record(model: name, reason: reason, usage: usage)
+                    record.choiceEnded(reason, usage, logger: logger)
+                }
+            } catch .shutDown {
+                throw APIError.shuttingDown()
+            } catch .overloaded(let waiting, let limit) {
+                throw APIError(status: 503, message: "the server is overloaded: \(waiting) requests are waiting (limit \(limit)); retry shortly",
                                type: "server_error", code: "server_overloaded")
+            } catch {
+                throw APIError.invalid(error.description, param: promptParam)
             }
-            // Submit before answering, so a refused request gets a status, not a broken stream.
-            var streams: [AsyncThrowingStream<EngineEvent, Error>] = []
-            for c in choices {
-                do { streams.append(try model.engine.submit(c.request)) } catch {
-                    if error == .shutDown { throw APIError.shuttingDown() }
-                    throw APIError(status: 503, message: error.description, type: "server_error", code: "server_overloaded")
-                }
-            }
-            let reply = Reply(model: model, chat: chat, parameters: parameters, metrics: metrics)
+            record.submitted(model: name, choices: choices.count)
+            let reply = Reply(model: model, chat: chat, parameters: parameters, echo: echo)
             if parameters.stream { return reply.stream(streams) }
             return try await reply.complete(streams)
         } catch let e as APIError {
+            record.failed(e)
             return Self.errorResponse(e)
         }
     }
@@ -195,12 +267,15 @@ struct Reply: Sendable {
     let model: ServedModel
     let chat: Bool
     let parameters: GenerationParameters
-    let metrics: ServerMetrics
+    /// Per choice: the prompt's text, which `echo` puts before the answer ("" otherwise).
+    let echo: [String]
     let id: String
     let created: Int
 
-    init(model: ServedModel, chat: Bool, parameters: GenerationParameters, metrics: ServerMetrics) {
-        self.metrics = metrics
+    /// Usage and metrics are recorded by the engine's end observer for every choice, however it
+    /// ends; the reply only writes the answer.
+    init(model: ServedModel, chat: Bool, parameters: GenerationParameters, echo: [String]) {
+        self.echo = echo
         self.model = model
         self.chat = chat
         self.parameters = parameters
@@ -220,27 +295,15 @@ struct Reply: Sendable {
             for (i, stream) in streams.enumerated() {
                 group.addTask {
                     var r = Result(index: i)
-                    var finished = false, failed = false
-                    defer {
-                        // The stream ended without its last event: it failed, or the request was
-                        // cancelled (the client hung up).
-                        if !finished { metrics.record(model: model.name, reason: failed ? .error : .cancelled, usage: r.usage) }
-                    }
-                    do {
-                        for try await event in stream {
-                            switch event {
-                            case .token(let t): r.text += t.text; r.tokens.append(t)
-                            case .text(let s): r.text += s
-                            case .finished(let reason, let usage):
-                                r.reason = reason
-                                r.usage = usage
-                                finished = true
-                                metrics.record(model: model.name, reason: reason, usage: usage)
-                            }
+                    r.text = echo[i]
+                    for try await event in stream {
+                        switch event {
+                        case .token(let t): r.text += t.text; r.tokens.append(t)
+                        case .text(let s): r.text += s
+                        case .finished(let reason, let usage):
+                            r.reason = reason
+                            r.usage = usage
                         }
-                    } catch {
-                        failed = true
-                        throw error
                     }
                     return r
                 }
@@ -294,22 +357,18 @@ struct Reply: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (i, stream) in streams.enumerated() {
                     group.addTask {
-                        var finished = false
                         do {
-                            for try await event in stream {
-                                if case .finished = event { finished = true }
-                                sink.yield((i, .success(event)))
-                            }
+                            for try await event in stream { sink.yield((i, .success(event))) }
                         } catch {
                             sink.yield((i, .failure(error)))
-                            finished = true
-                            metrics.record(model: model.name, reason: .error, usage: RequestUsage())
                         }
-                        // Cancelled with the response (the client hung up): count it.
-                        if !finished { metrics.record(model: model.name, reason: .cancelled, usage: RequestUsage()) }
                     }
                 }
                 var open = streams.count, started = Set<Int>()
+                // `echo`: each choice's first chunk is its prompt.
+                for (i, text) in echo.enumerated() where !text.isEmpty {
+                    try await writer.write(chunk([delta(i, text: text, tokens: [], first: started.insert(i).inserted, finish: nil)]))
+                }
                 var usages = [RequestUsage](repeating: RequestUsage(), count: streams.count)   // by choice index
                 var failed = false
                 for await (i, result) in merged {
@@ -320,7 +379,6 @@ struct Reply: Sendable {
                         try await writer.write(chunk([delta(i, text: s, tokens: [], first: started.insert(i).inserted, finish: nil)]))
                     case .success(.finished(let reason, let usage)):
                         usages[i] = usage
-                        metrics.record(model: model.name, reason: reason, usage: usage)
                         try await writer.write(chunk([delta(i, text: "", tokens: [], first: started.insert(i).inserted, finish: reason)]))
                         open -= 1
                     case .failure(let error):

@@ -29,6 +29,14 @@ public struct ServedModel: Sendable {
         }
     }
 
+    /// A completion prompt as text, for `echo` (token ids decoded).
+    func text(of prompt: Prompt) -> String {
+        switch prompt {
+        case .text(let s): return s
+        case .tokens(let ids): return tokenizer.decode(ids)
+        }
+    }
+
     /// The chat messages rendered with the model's chat template, then tokenized.
     func tokens(of messages: [ChatMessage]) throws(APIError) -> [Int] {
         guard let template = tokenizer.chatTemplate else {

@@ -2,13 +2,17 @@ import ArgumentParser
 import Cost
 import Engine
 import Foundation
+import Synchronization
 import GGUF
 import Hummingbird
 import Kernels
+import Logging
 import Models
 import OpenAIAPI
 import Server
+import ServiceLifecycle
 import Tokenizer
+import UnixSignals
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,10 +20,12 @@ struct Serve: ParsableCommand {
         discussion: """
             Each -m MODEL is served under its file name without `.gguf`; --model NAME=PATH picks the
             name. Requests are routed by their `model` field. Binds 127.0.0.1 unless --host says
-            otherwise. With --api-key every route but /health needs `Authorization: Bearer KEY`.
+            otherwise. With an API key (--api-key-file FILE, the SWIFTLET_API_KEY environment
+            variable, or --api-key) every route but /health needs `Authorization: Bearer KEY`.
             On SIGTERM or SIGINT the server stops admitting requests (503), lets the running ones
             finish for up to --shutdown-timeout seconds, ends the rest with an error, and exits 0;
-            a second signal stops waiting at once.
+            a second signal stops waiting at once. One log line per request goes to standard
+            error (--log-level, --log-format).
             """)
 
     @Option(name: [.customShort("m"), .customLong("model-path")], help: "A GGUF model to serve (repeatable).")
@@ -34,8 +40,26 @@ struct Serve: ParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 8080
 
-    @Option(help: "Require this key as `Authorization: Bearer KEY`.")
+    @Option(help: "Require this key as `Authorization: Bearer KEY` (visible to `ps`: prefer --api-key-file or SWIFTLET_API_KEY).")
     var apiKey: String?
+
+    @Option(help: "Read the API key from this file (its first line).")
+    var apiKeyFile: String?
+
+    @Option(help: "Connections served at once; more get 503 and are closed (default 1024, lowered to fit the open-file limit).")
+    var maxConnections = 1024
+
+    @Option(help: "Seconds a connection may sit with no request in progress (idle, or still sending headers) before it is closed.")
+    var idleTimeout: Double = 30
+
+    @Option(help: "Seconds a request body may take to arrive (408 after).")
+    var bodyTimeout: Double = 30
+
+    @Option(help: "Log level: trace, debug, info (a line per request), notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "Log format: text or json (one object per line).")
+    var logFormat: String = "text"
 
     @Option(help: "Requests allowed to wait for admission per model; beyond it, 503 with Retry-After.")
     var maxQueue = 256
@@ -75,9 +99,55 @@ struct Serve: ParsableCommand {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let p = pricePerHour, !(p > 0 && p.isFinite) { throw ValidationError("--price-per-hour must be > 0") }
         guard shutdownTimeout.isFinite && shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be a number of seconds ≥ 0") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        for (name, v) in [("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout)] where !(v.isFinite && v > 0) {
+            throw ValidationError("\(name) must be a number of seconds > 0")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(logLevel)'")
+        }
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json, got '\(logFormat)'") }
+        if apiKey != nil && apiKeyFile != nil { throw ValidationError("give the API key once: --api-key or --api-key-file") }
+    }
+
+    /// The key from --api-key-file, else SWIFTLET_API_KEY, else --api-key; nil: no key required.
+    func resolvedAPIKey() throws -> String? {
+        if let apiKeyFile {
+            let text: String
+            do { text = try String(contentsOfFile: apiKeyFile, encoding: .utf8) } catch {
+                throw CLIError("cannot read --api-key-file '\(apiKeyFile)': \(error.localizedDescription)")
+            }
+            let key = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            guard !key.isEmpty else { throw CLIError("--api-key-file '\(apiKeyFile)' holds no key") }
+            return key
+        }
+        if apiKey == nil, let env = ProcessInfo.processInfo.environment["SWIFTLET_API_KEY"], !env.isEmpty { return env }
+        return apiKey
+    }
+
+    /// --max-connections, lowered if the open-file limit (raised to its hard limit first) cannot
+    /// hold that many connections and the server's own files.
+    func connectionLimits(logger: Logger) -> (limits: ConnectionLimits, acceptLimit: Int) {
+        let files = ConnectionLimits.raiseOpenFileLimit()
+        let reserve = ConnectionLimits.reservedDescriptors
+        var limits = ConnectionLimits()
+        limits.maxConnections = max(1, min(maxConnections, files - reserve))
+        if limits.maxConnections < maxConnections {
+            logger.warning("--max-connections lowered to fit the open-file limit", metadata: [
+                "asked": "\(maxConnections)", "max_connections": "\(limits.maxConnections)", "open_file_limit": "\(files)"])
+        }
+        limits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        limits.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
+        // Connections past the limit are accepted only to be refused; past this, they wait in the
+        // kernel's backlog, so descriptors for the server's own files are always left.
+        return (limits, max(1, min(limits.maxConnections + reserve / 2, files - reserve / 2)))
     }
 
     func run() throws {
+        let format = LogFormat(rawValue: logFormat)!, level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in SwiftletLogHandler(label: label, format: format, level: level) }
+        let logger = Logger(label: "swiftlet.server")
+        let key = try resolvedAPIKey()
         var entries: [(String, String)] = modelPaths.map { (URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent, $0) }
         for m in namedModels {
             let parts = m.split(separator: "=", maxSplits: 1).map(String.init)
@@ -95,31 +165,24 @@ struct Serve: ParsableCommand {
         let liveCost = try makeLiveCost()
         var limits = RequestLimits()
         limits.maxBodyBytes = maxBodyBytes
-        let server = OpenAIServer(models: served, limits: limits, apiKey: apiKey, maxQueue: maxQueue, liveCost: liveCost)
-        let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname(host, port: port)))
-        FileHandle.standardError.write(Data("serving \(served.map(\.name).joined(separator: ", ")) on http://\(host):\(port)\n".utf8))
-        let signals = ShutdownSignals()
-        let timeout = Duration.milliseconds(Int64(shutdownTimeout * 1000)), seconds = shutdownTimeout
-        try runBlocking {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                // Hummingbird's own SIGTERM handling would stop accepting connections at once;
-                // Swiftlet drains first (503s, running requests finish), then raises SIGUSR1, which
-                // this service group takes as its cue to close the listener and the connections.
-                group.addTask { try await app.runService(gracefulShutdownSignals: [.sigusr1]) }
-                group.addTask {
-                    await signals.first()
-                    if Task.isCancelled { return }   // the server stopped by itself
-                    log("shutting down: admitting no new requests; waiting up to \(seconds) s for \(server.unfinishedRequests) unfinished")
-                    let outcome = await server.drain(timeout: timeout, hurry: { signals.count > 1 })
-                    log("stopped: \(outcome.finished) requests finished, \(outcome.cutOff) ended unfinished")
-                    kill(getpid(), SIGUSR1)
-                }
-                // Both end after a drain; if the server fails first, stop waiting for signals.
-                do { try await group.next(); try await group.next() } catch { group.cancelAll(); throw error }
-            }
+        let (connections, acceptLimit) = connectionLimits(logger: logger)
+        let server = OpenAIServer(models: served, limits: limits, apiKey: key, maxQueue: maxQueue, liveCost: liveCost,
+                                  connectionLimits: connections, logger: logger)
+        let names = served.map(\.name).joined(separator: ", "), host = self.host
+        // Said once the socket is bound, so a failed bind never prints it.
+        let app = server.makeApplication(host: host, port: port, acceptLimit: acceptLimit) { port in
+            logger.notice("serving \(names) on http://\(host):\(port)", metadata: [
+                "max_connections": "\(connections.maxConnections)", "max_queue": "\(maxQueue)", "api_key": "\(key != nil)"])
         }
+        let drain = DrainOnShutdown(server: server, timeout: .milliseconds(Int64(shutdownTimeout * 1000)), logger: logger)
+        // ServiceGroup stops services in reverse order: on SIGTERM/SIGINT the drain runs first
+        // (503 for new requests, running ones finish), and only then does Hummingbird close the
+        // listener and its connections.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: drain)],
+            gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        try runBlocking { try await group.run() }
     }
-
 }
 
 extension Serve {
@@ -136,55 +199,29 @@ extension Serve {
     }
 }
 
-private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+/// The graceful shutdown as a service: waits for the group's shutdown signal, then drains the
+/// server (see `OpenAIServer.drain`); a second SIGTERM or SIGINT stops the waiting at once.
+struct DrainOnShutdown: Service {
+    let server: OpenAIServer
+    let timeout: Duration
+    let logger: Logger
 
-/// SIGTERM and SIGINT, caught instead of killing the process: the first starts a graceful
-/// shutdown, a second one cuts its waiting short.
-final class ShutdownSignals: @unchecked Sendable {
-    private let lock = NSLock()
-    private var received = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private let sources: [DispatchSourceSignal]
-
-    init() {
-        let queue = DispatchQueue(label: "swiftlet.signals")
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            sources.append(source)
-        }
-        self.sources = sources
-        for source in sources {
-            source.setEventHandler { [weak self] in self?.signalled() }
-            source.resume()
-        }
+    func run() async throws {
+        // Counted from the start: the group's own handler sees the first signal too.
+        let signals = SignalCount()
+        let counting = Task { for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { signals.add() } }
+        defer { counting.cancel() }
+        try? await gracefulShutdown()
+        logger.notice("shutting down: admitting no new requests", metadata: [
+            "timeout_s": "\(timeout.components.seconds)", "unfinished": "\(server.unfinishedRequests)"])
+        let outcome = await server.drain(timeout: timeout, hurry: { signals.value > 1 })
+        logger.notice("stopped: \(outcome.finished) requests finished, \(outcome.cutOff) ended unfinished")
     }
+}
 
-    private func signalled() { wakeWaiters(counting: true) }
-
-    private func wakeWaiters(counting: Bool) {
-        lock.lock()
-        if counting { received += 1 }
-        let ready = waiters
-        waiters.removeAll()
-        lock.unlock()
-        for w in ready { w.resume() }
-    }
-
-    var count: Int { lock.lock(); defer { lock.unlock() }; return received }
-
-    /// Returns once the first signal has arrived, or the task is cancelled.
-    func first() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                lock.lock()
-                if received > 0 || Task.isCancelled { lock.unlock(); c.resume(); return }
-                waiters.append(c)
-                lock.unlock()
-            }
-        } onCancel: {
-            wakeWaiters(counting: false)
-        }
-    }
+/// Signals received, read by the drain's `hurry` check.
+final class SignalCount: Sendable {
+    private let count = Mutex(0)
+    func add() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -20,9 +20,9 @@ import Tokenizer
         return nil
     }
 
-    @Test func validCompletionWithUnknownFieldsIgnored() throws {
+    @Test func validCompletion() throws {
         let r = try completion(#"{"model":"m","prompt":"Hi","max_tokens":5,"temperature":0.7,"top_p":0.9,"top_k":40,"min_p":0.05,"#
-            + #""seed":7,"stop":["\n"],"n":2,"stream":true,"stream_options":{"include_usage":true},"logprobs":3,"whatever":[1,{}]}"#).get()
+            + #""seed":7,"stop":["\n"],"n":2,"stream":true,"stream_options":{"include_usage":true},"logprobs":3}"#).get()
         #expect(r.model == "m" && r.prompts == [.text("Hi")])
         let p = r.parameters
         #expect(p.maxTokens == 5 && p.sampling.temperature == 0.7 && p.sampling.topK == 40 && p.sampling.seed == 7)
@@ -136,5 +136,71 @@ import Tokenizer
         #expect(e?["message"] as? String == "bad" && e?["type"] as? String == "invalid_request_error" && e?["param"] as? String == "top_p")
         #expect(e?["code"] is NSNull)
         #expect(APIError.modelNotFound("x").status == 404 && APIError.modelNotFound("x").code == "model_not_found")
+    }
+
+    /// OpenAI answers a field it does not know with 400; so does Swiftlet, naming it, rather than
+    /// returning 200 as if it had been honoured.
+    @Test func unsupportedParametersAreRefusedByName() {
+        let completions: [(String, String)] = [
+            (#""whatever":[1,{}]"#, "whatever"), (#""suffix":"x""#, "suffix"), (#""best_of":3"#, "best_of"),
+            (#""tools":[]"#, "tools"), (#""echo":true,"logprobs":1"#, "echo"), (#""max_completion_tokens":4"#, "max_completion_tokens"),
+        ]
+        for (field, param) in completions {
+            let e = error(completion(#"{"model":"m","prompt":"x","# + field + "}"))
+            #expect(e?.status == 400 && e?.param == param, "\(field): \(String(describing: e))")
+        }
+        let chats: [(String, String)] = [
+            (#""tools":[{"type":"function","function":{"name":"f"}}]"#, "tools"),
+            (#""response_format":{"type":"json_object"}"#, "response_format"), (#""function_call":"auto""#, "function_call"),
+            (#""tool_choice":"required""#, "tool_choice"), (#""store":true"#, "store"), (#""echo":true"#, "echo"),
+            (#""modalities":["audio"]"#, "modalities"),
+        ]
+        for (field, param) in chats {
+            let e = error(chat(#"{"model":"m","messages":[{"role":"user","content":"x"}],"# + field + "}"))
+            #expect(e?.status == 400 && e?.param == param && e?.code == "unsupported_parameter", "\(field): \(String(describing: e))")
+        }
+        // Fields that ask for what Swiftlet does anyway are accepted; null is absent.
+        for field in [#""response_format":{"type":"text"}"#, #""tools":[]"#, #""tool_choice":"none""#, #""user":"u1""#, #""suffix":null"#, #""store":false"#] {
+            #expect((try? chat(#"{"model":"m","messages":[{"role":"user","content":"x"}],"# + field + "}").get()) != nil, "\(field)")
+        }
+        #expect((try? completion(#"{"model":"m","prompt":"x","best_of":2,"n":2,"suffix":""}"#).get()) != nil)
+    }
+
+    /// OpenAI's defaults: temperature 1, a fresh seed per request, 16 tokens for completions.
+    @Test func openAIDefaults() throws {
+        let a = try completion(#"{"model":"m","prompt":"x"}"#).get().parameters
+        let b = try completion(#"{"model":"m","prompt":"x"}"#).get().parameters
+        #expect(a.sampling.temperature == 1 && a.defaultMaxTokens == 16 && a.maxTokens == nil)
+        #expect(a.sampling.seed != b.sampling.seed, "two unseeded requests drew the same seed")
+        let seeded = try completion(#"{"model":"m","prompt":"x","seed":5}"#).get().parameters
+        #expect(seeded.sampling.seed == 5)
+        let c = try chat(#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#).get().parameters
+        #expect(c.defaultMaxTokens == nil && c.sampling.temperature == 1)
+        // 16 by default, but never more than the context leaves.
+        #expect(try a.engineRequest(promptTokens: [1, 2], contextSize: 64, vocabularySize: 10).maxTokens == 16)
+        #expect(try a.engineRequest(promptTokens: Array(repeating: 1, count: 60), contextSize: 64, vocabularySize: 10).maxTokens == 4)
+        #expect(try c.engineRequest(promptTokens: [1, 2], contextSize: 64, vocabularySize: 10).maxTokens == 62)
+    }
+
+    @Test func logitBiasAndEcho() throws {
+        let p = try completion(#"{"model":"m","prompt":"x","echo":true,"logit_bias":{"3":-100,"7":2.5}}"#).get().parameters
+        #expect(p.echo && p.logitBias == [3: -100, 7: 2.5])
+        #expect(try p.engineRequest(promptTokens: [1], contextSize: 64, vocabularySize: 10).logitBias == [3: -100, 7: 2.5])
+        #expect(error(Result { () throws(APIError) -> EngineRequest in try p.engineRequest(promptTokens: [1], contextSize: 64, vocabularySize: 5) })?.param == "logit_bias")
+        for bad in [#"{"x":1}"#, #"{"3":101}"#, #"{"3":"a"}"#, #"[1]"#, #"{"-1":1}"#] {
+            #expect(error(completion(#"{"model":"m","prompt":"x","logit_bias":"# + bad + "}"))?.param == "logit_bias", "\(bad)")
+        }
+    }
+
+    /// Valid JSON syntax that is not acceptable text or numbers gets a message that says which.
+    @Test func loneSurrogatesAndHugeNumbersAreNamed() {
+        let surrogate = error(completion(#"{"model":"m","prompt":"a\ud800b"}"#))
+        #expect(surrogate?.status == 400 && surrogate?.message.contains("surrogate") == true, "\(String(describing: surrogate))")
+        let low = error(completion(#"{"model":"m","prompt":"\udc00"}"#))
+        #expect(low?.message.contains("surrogate") == true, "\(String(describing: low))")
+        let huge = error(completion(#"{"model":"m","prompt":"x","temperature":1e999}"#))
+        #expect(huge?.status == 400 && huge?.message.contains("1e999") == true, "\(String(describing: huge))")
+        // A valid pair is text (U+1F600).
+        #expect((try? completion(#"{"model":"m","prompt":"\ud83d\ude00"}"#).get().prompts) == [.text("\u{1F600}")])
     }
 }

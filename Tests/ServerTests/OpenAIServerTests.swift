@@ -39,7 +39,7 @@ import Tokenizer
                                  body: ByteBuffer(string: body))
     }
 
-    static let valid = #"{"model":"tiny","prompt":"ab ab","max_tokens":4}"#
+    static let valid = #"{"model":"tiny","prompt":"ab ab","max_tokens":4,"temperature":0}"#
 
     @Test func completionChatAndModels() async throws {
         let app = Application(router: try Self.server().buildRouter())
@@ -216,6 +216,49 @@ import Tokenizer
         try await plain.test(.router) { client in
             let u = Self.json(try await client.execute(uri: "/v1/usage", method: .get).body)
             #expect(u?["dollars_spent"] is NSNull && (u?["note"] as? String)?.contains("--instance") == true)
+        }
+    }
+
+    /// Unknown routes and wrong methods answer with OpenAI's error body (404, or 405 with
+    /// `Allow`), and one model can be looked up by id.
+    @Test func routesAnswerWithOpenAIBodies() async throws {
+        let app = Application(router: try Self.server().buildRouter())
+        try await app.test(.router) { client in
+            let missing = try await client.execute(uri: "/v1/nope", method: .get)
+            #expect(missing.status == .notFound && (Self.json(missing.body)?["error"] as? [String: Any])?["code"] as? String == "not_found")
+            let wrong = try await client.execute(uri: "/v1/completions", method: .get)
+            #expect(wrong.status == .methodNotAllowed && wrong.headers[.allow] == "POST")
+            #expect((Self.json(wrong.body)?["error"] as? [String: Any])?["code"] as? String == "method_not_allowed")
+            let postModels = try await client.execute(uri: "/v1/models", method: .post)
+            #expect(postModels.status == .methodNotAllowed && postModels.headers[.allow] == "GET")
+            let model = try await client.execute(uri: "/v1/models/tiny", method: .get)
+            #expect(model.status == .ok && Self.json(model.body)?["id"] as? String == "tiny" && Self.json(model.body)?["object"] as? String == "model")
+            let unknown = try await client.execute(uri: "/v1/models/huge", method: .get)
+            #expect(unknown.status == .notFound && (Self.json(unknown.body)?["error"] as? [String: Any])?["code"] as? String == "model_not_found")
+        }
+    }
+
+    /// `logit_bias` +100 on one token makes it every generated token; `echo` starts the text
+    /// with the prompt; an unsupported field is a 400 naming it, counted as a rejection.
+    @Test func logitBiasEchoAndRefusals() async throws {
+        let app = Application(router: try Self.server().buildRouter())
+        try await app.test(.router) { client in
+            let r = try await Self.post(client, "/v1/completions",
+                                        #"{"model":"tiny","prompt":"ab ab","max_tokens":5,"ignore_eos":true,"logit_bias":{"7":100},"logprobs":0}"#)
+            let choice = (Self.json(r.body)?["choices"] as? [[String: Any]])?.first
+            let tokens = ((choice?["logprobs"] as? [String: Any])?["tokens"] as? [String]) ?? []
+            #expect(r.status == .ok && tokens.count == 5, "\(String(buffer: r.body))")
+            let server = try Self.server()
+            let piece = server.models["tiny"]!.tokenizer.decode([7])
+            #expect(tokens.allSatisfy { $0 == piece }, "\(tokens) vs \(piece)")
+            let echo = try await Self.post(client, "/v1/completions", #"{"model":"tiny","prompt":"ab ab","max_tokens":2,"echo":true}"#)
+            let text = ((Self.json(echo.body)?["choices"] as? [[String: Any]])?.first?["text"] as? String) ?? ""
+            #expect(echo.status == .ok && text.hasPrefix("ab ab"), "\(text)")
+            let refused = try await Self.post(client, "/v1/chat/completions",
+                                              #"{"model":"tiny","messages":[{"role":"user","content":"ab"}],"response_format":{"type":"json_object"}}"#)
+            #expect(refused.status == .badRequest && (Self.json(refused.body)?["error"] as? [String: Any])?["param"] as? String == "response_format")
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains("swiftlet_request_rejected_total{reason=\"unsupported_parameter\"} 1"), "\(metrics)")
         }
     }
 }

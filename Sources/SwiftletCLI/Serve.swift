@@ -212,6 +212,8 @@ struct DrainOnShutdown: Service {
         let counting = Task { for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { signals.add() } }
         defer { counting.cancel() }
         try? await gracefulShutdown()
+        // Cancelled instead (the server failed, e.g. its port was taken): nothing to drain.
+        if Task.isCancelled { return }
         logger.notice("shutting down: admitting no new requests", metadata: [
             "timeout_s": "\(timeout.components.seconds)", "unfinished": "\(server.unfinishedRequests)"])
         let outcome = await server.drain(timeout: timeout, hurry: { signals.value > 1 })

@@ -2,6 +2,7 @@
 its /metrics parsed with prometheus_client, and a way to stop it by signal."""
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,7 +26,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *extra, name=NAME, api_key=None):
+    def __init__(self, *extra, name=NAME, api_key=None, fd_limit=None, env=None):
+        """`fd_limit`: the child's RLIMIT_NOFILE, soft and hard (so it cannot raise it); `env`:
+        environment variables added to this process's for the child."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.name = name
@@ -34,7 +37,12 @@ class Server:
         if api_key:
             args += ["--api-key", api_key]
         self.log = open(os.path.join("/tmp", f"swiftlet-e2e-{self.port}.log"), "w+")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        limit = None
+        if fd_limit is not None:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=limit,
+                                        env={**os.environ, **env} if env else None)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.process.poll() is not None:

@@ -128,15 +128,19 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// Queues all of `requests` or none: refused with `.overloaded` when more than `waitingLimit`
-    /// requests would then be waiting for their first step. The count is kept under the submission
-    /// lock as requests arrive (not refreshed once per step), so a burst cannot overshoot the limit.
+    /// requests would then be waiting. Waiting means submitted, not yet stepped, and beyond the
+    /// running batch's free places (those start at the next step). The count is kept under the
+    /// submission lock as requests arrive (not refreshed once per step), so a burst cannot
+    /// overshoot the limit; requests finishing between steps only make it stricter.
     public func submit(_ requests: [EngineRequest], waitingLimit: Int?, onEnd: EndObserver? = nil) throws(EngineError) -> [EventStream] {
         for r in requests { try validate(r) }
         inbox.lock()
         defer { inbox.unlock() }
         guard !stopping else { throw .shutDown }
-        if let limit = waitingLimit, unscheduled + requests.count > limit {
-            throw .overloaded(waiting: unscheduled, limit: limit)
+        if let limit = waitingLimit {
+            let freePlaces = max(0, configuration.maxSequences - published.running)
+            let waiting = max(0, unscheduled - freePlaces)
+            if max(0, unscheduled + requests.count - freePlaces) > limit { throw .overloaded(waiting: waiting, limit: limit) }
         }
         unscheduled += requests.count
         var streams: [EventStream] = []

@@ -20,7 +20,8 @@ struct CostCommand: ParsableCommand {
             with --prices FILE laid over it.
 
             Example: swiftlet cost --instance c7g.xlarge --compare nova-micro --requests-per-day 200000
-            """)
+            """,
+        subcommands: [DistillCommand.self])
 
     @OptionGroup var options: CostOptions
 

@@ -61,7 +61,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Log format: text or json (one object per line).")
     var logFormat: String = "text"
 
-    @Option(help: "Requests allowed to wait for admission per model; beyond it, 503 with Retry-After.")
+    @Option(help: "Requests allowed to wait per model beyond the running batch's free places; beyond it, 503 with Retry-After.")
     var maxQueue = 256
 
     @Option(help: "Largest request body in bytes.")

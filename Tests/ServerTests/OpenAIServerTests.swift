@@ -15,7 +15,7 @@ import Tokenizer
 /// completions and chats (plain and streamed), every error with OpenAI's body and the right
 /// status, and a valid request right after each error.
 @Suite struct OpenAIServerTests {
-    static func server(apiKey: String? = nil, maxQueue: Int = 64, liveCost: LiveCost? = nil) throws -> OpenAIServer {
+    static func server(apiKey: String? = nil, maxQueue: Int = 64, maxSequences: Int = 32, liveCost: LiveCost? = nil) throws -> OpenAIServer {
         var tiny = TinyLlama(context: 64, type: .f32)
         tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
         let gguf = try tiny.open()
@@ -23,6 +23,7 @@ import Tokenizer
         let tokenizer = try Tokenizer(gguf: gguf)
         var config = EngineConfiguration()
         config.blockSize = 4
+        config.maxSequences = maxSequences
         let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config)
         var limits = RequestLimits()
         limits.maxBodyBytes = 4096
@@ -44,7 +45,7 @@ import Tokenizer
     @Test func completionChatAndModels() async throws {
         let app = Application(router: try Self.server().buildRouter())
         try await app.test(.router) { client in
-            let r = try await Self.post(client, "/v1/completions", #"{"model":"tiny","prompt":"ab ab","max_tokens":4,"logprobs":2,"n":2}"#)
+            let r = try await Self.post(client, "/v1/completions", #"{"model":"tiny","prompt":"ab ab","max_tokens":4,"logprobs":2,"n":2,"ignore_eos":true}"#)
             #expect(r.status == .ok)
             let o = Self.json(r.body)
             let choices = o?["choices"] as? [[String: Any]]
@@ -152,12 +153,16 @@ import Tokenizer
         }
     }
 
+    /// A request that would start at once is not waiting; one beyond the batch's free places and
+    /// the queue limit is refused whole (all its `n` choices), at once, with `Retry-After`.
     @Test func fullQueueIsAnsweredWith503AndRetryAfter() async throws {
-        let app = Application(router: try Self.server(maxQueue: 0).buildRouter())
+        let app = Application(router: try Self.server(maxQueue: 1, maxSequences: 1).buildRouter())
         try await app.test(.router) { client in
-            let r = try await Self.post(client, "/v1/completions", Self.valid)
+            let r = try await Self.post(client, "/v1/completions", #"{"model":"tiny","prompt":"ab ab","max_tokens":4,"n":3}"#)
             #expect(r.status == .serviceUnavailable && r.headers[.retryAfter] != nil)
             #expect((Self.json(r.body)?["error"] as? [String: Any])?["code"] as? String == "server_overloaded")
+            // One place in the batch and one in the queue: n = 2 fits.
+            #expect(try await Self.post(client, "/v1/completions", #"{"model":"tiny","prompt":"ab ab","max_tokens":4,"n":2}"#).status == .ok)
         }
     }
 

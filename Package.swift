@@ -84,7 +84,7 @@ let package = Package(
         // ../shared/pricing/prices.md), found beside the executable at run time.
         .target(name: "Cost", resources: [.copy("Resources/prices.json")]),
         // Perplexity, multiple-choice accuracy and KL divergence on the real forward pass.
-        .target(name: "Evaluation", dependencies: ["Models", "Tokenizer"], swiftSettings: nativeRelease),
+        .target(name: "Evaluation", dependencies: ["Models", "Tokenizer", "Sampling"], swiftSettings: nativeRelease),
         .target(name: "Server", dependencies: [
             "Engine", "OpenAIAPI", "Tokenizer", "Models", "Cost",
             .product(name: "Hummingbird", package: "hummingbird"),

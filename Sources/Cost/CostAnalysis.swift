@@ -9,6 +9,8 @@ public struct CostAnalysis: Sendable {
         /// "measured on this instance", or how the figure was estimated.
         public var basis: String
         public var declared: Bool
+        /// The same cost at the slowest and the fastest of several runs (nil: one run).
+        public var range: (slowest: SelfHostCost, fastest: SelfHostCost)?
     }
 
     public struct ManagedRow: Sendable {
@@ -16,7 +18,12 @@ public struct CostAnalysis: Sendable {
         /// Monthly requests at which the managed bill reaches the reference instance's; nil: never
         /// within one instance's capacity (self-hosting does not pay at any volume).
         public var breakEvenRequestsPerMonth: Double?
+        /// The break-even at the fastest and the slowest run (nil inside: never at that end).
+        public var breakEvenRange: (fastest: Double?, slowest: Double?)?
     }
+
+    /// Runs that disagree by more than this (largest − smallest over the median) are warned about.
+    public static let spreadWarning = 0.20
 
     public var workload: Workload
     public var measurement: BenchMeasurement
@@ -32,8 +39,11 @@ public struct CostAnalysis: Sendable {
     ///     (`host.instance`) replace the estimate for that instance.
     ///   - declaredInstance: the catalogue entry for the host (`--instance`), if any.
     ///   - compare: managed models to list (all of them when empty).
+    public var team: TeamCosts
+
     public init(catalogue: PriceCatalogue, measurements: [BenchMeasurement], workload w: Workload,
-                declaredInstance: InstancePrice?, compare: [ManagedPrice]) throws(CostError) {
+                declaredInstance: InstancePrice?, compare: [ManagedPrice], team: TeamCosts = .availability) throws(CostError) {
+        self.team = team
         guard let primary = measurements.first else { throw .noMeasurement }
         workload = w
         measurement = primary
@@ -46,11 +56,21 @@ public struct CostAnalysis: Sendable {
         var rows: [InstanceRow] = []
         var candidates = catalogue.instances.filter { $0.accelerator == nil }
         if let d = declaredInstance, !candidates.contains(where: { $0.name == d.name }) { candidates.insert(d, at: 0) }
+        var unestimated: [String] = []
         for instance in candidates {
             // A result recorded on this instance type (`bench --instance`) whose host matches it.
             let own = measurements.first { m in
                 guard let h = m.host, h.instance?.lowercased() == instance.name.lowercased() else { return false }
                 return h.cores == instance.vcpus && h.architecture == instance.architecture
+            }
+            // Else a measurement taken on the same CPU family (architecture and generation): the
+            // host's, or one recorded on another instance type of that family.
+            let family = HostInfo.cpuFamily(instance.cpu)
+            // A host whose CPU family is not recognised is taken as comparable within its
+            // architecture, and the basis says so.
+            let sameFamily = measurements.first { m in
+                guard let h = m.host, h.architecture == instance.architecture else { return false }
+                return HostInfo.cpuFamily(h.cpu).map { $0 == family } ?? true
             }
             let isDeclared = declaredInstance?.name == instance.name
             var levels: [Throughput]
@@ -60,26 +80,40 @@ public struct CostAnalysis: Sendable {
                 levels = own.levels
                 basis = "measured on \(instance.name) (\(own.origin))"
                 measured = true
-            } else if isDeclared, let host = primary.host, host.cores == instance.vcpus, host.architecture == instance.architecture {
+            } else if isDeclared, let host = primary.host, host.cores == instance.vcpus, host.architecture == instance.architecture,
+                      family != nil, HostInfo.cpuFamily(host.cpu) == family {
                 levels = primary.levels
-                basis = "measured on this host (\(host.cores) cores, \(host.architecture)), declared \(instance.name)"
+                basis = "measured on this host (\(host.cores) cores \(host.cpu)), declared \(instance.name)"
                 measured = true
-            } else if let hostCores, hostCores > 0 {
-                let factor = Double(instance.vcpus) / Double(hostCores)
-                levels = primary.levels.map { $0.scaled(by: factor) }
-                let archNote = primary.host.map { $0.architecture == instance.architecture ? "" : ", other architecture (\($0.architecture) measured)" } ?? ""
-                basis = "estimate: \(hostCores)-core host × \(instance.vcpus)/\(hostCores) vCPUs\(archNote)"
-            } else {
+            } else if let m = sameFamily, let h = m.host, h.cores > 0 {
+                let factor = Double(instance.vcpus) / Double(h.cores)
+                levels = m.levels.map { $0.scaled(by: factor) }
+                basis = "estimate: \(h.cores)-core \(h.cpu) (\(m.origin)) × \(instance.vcpus)/\(h.cores) vCPUs, "
+                    + (HostInfo.cpuFamily(h.cpu) == nil ? "CPU family not recognised, same architecture assumed comparable" : "same CPU family")
+            } else if primary.host == nil {
                 levels = primary.levels
-                basis = "estimate: host size unknown, figures used as measured"
+                basis = "estimate: host not recorded, figures used as measured"
+            } else {
+                // Another architecture, or another CPU family or generation: no per-vCPU ratio
+                // measured here carries over (this host's kernels may not even exist there).
+                unestimated.append("\(instance.name) (\(instance.cpu))")
+                if isDeclared {
+                    notes.append("\(instance.name) (\(instance.cpu), \(instance.architecture)) is not estimated: no measurement on its CPU family "
+                                 + "(this host: \(primary.host.map { "\($0.cpu), \($0.architecture)" } ?? "unknown")); run `swiftlet bench --concurrency 1,4,16 -o json "
+                                 + "--instance \(instance.name)` on one and pass it with --bench")
+                }
+                continue
             }
             guard let best = levels.cheapest(for: w) else {
                 if isDeclared { notes.append("\(instance.name): no measured concurrency meets p95 time per output token ≤ \(Self.ms(w.maxTPOT!))") }
                 continue
             }
             let discounts = catalogue.discounts
-            rows.append(InstanceRow(cost: SelfHostCost(instance: instance, throughput: best, measured: measured, workload: w, discounts: discounts),
-                                    basis: basis, declared: isDeclared))
+            func cost(_ t: Throughput) -> SelfHostCost {
+                SelfHostCost(instance: instance, throughput: t, measured: measured, workload: w, discounts: discounts, team: team)
+            }
+            rows.append(InstanceRow(cost: cost(best), basis: basis, declared: isDeclared,
+                                    range: best.slowestAndFastest.map { (cost($0.slowest), cost($0.fastest)) }))
         }
         rows.sort { a, b in
             if a.declared != b.declared { return a.declared }
@@ -92,7 +126,19 @@ public struct CostAnalysis: Sendable {
         let models = compare.isEmpty ? catalogue.managed : compare
         managed = models.map { m in
             let c = ManagedCost(model: m, workload: w)
-            return ManagedRow(cost: c, breakEvenRequestsPerMonth: reference.flatMap { c.breakEven(against: $0.cost) })
+            return ManagedRow(cost: c, breakEvenRequestsPerMonth: reference.flatMap { c.breakEven(against: $0.cost) },
+                              breakEvenRange: reference?.range.map { (c.breakEven(against: $0.fastest), c.breakEven(against: $0.slowest)) })
+        }
+        for level in primary.levels {
+            guard let spread = level.spread else { continue }
+            let runs = level.outputRuns.map { Self.fixed($0, 1) }.joined(separator: ", ")
+            if spread > Self.spreadWarning {
+                notes.insert("WARNING: at concurrency \(level.concurrency) the \(level.outputRuns.count) runs disagree by \(Self.percent(spread)) "
+                             + "(output tokens/s: \(runs)): the machine is busy or noisy; the figures use the median and show the range; "
+                             + "rerun on a quiet machine before deciding", at: 0)
+            } else {
+                notes.append("concurrency \(level.concurrency): \(level.outputRuns.count) runs within \(Self.percent(spread)) of each other (output tokens/s: \(runs))")
+            }
         }
 
         if let host = primary.host {
@@ -106,6 +152,10 @@ public struct CostAnalysis: Sendable {
         if abs(measuredPrompt - w.uncachedPromptTokens) > 0.25 * max(w.uncachedPromptTokens, 1) || abs(measuredOutput - w.outputTokens) > 0.25 * w.outputTokens {
             notes.append("the benchmark ran -p \(primary.promptTokens) -n \(primary.outputTokens); the workload has \(Int(w.uncachedPromptTokens.rounded())) uncached prompt and \(Int(w.outputTokens)) output tokens per request: rates at other lengths differ (attention grows with context); rerun bench at the workload's lengths for exact figures")
         }
+        if !unestimated.isEmpty {
+            notes.append("not estimated (no measurement on their CPU family; per-vCPU speed differs across AMD, Intel and each Graviton generation, "
+                         + "and arm64 has none of this x86 host's VNNI kernels): \(unestimated.joined(separator: ", "))")
+        }
         if let d = declaredInstance, let row = rows.first(where: { $0.declared }), !row.cost.measured {
             notes.append("\(d.name) was not measured: its figures are scaled from this host (\(row.basis))")
         }
@@ -114,7 +164,11 @@ public struct CostAnalysis: Sendable {
         assumptions.append("instance time per request = uncached prompt tokens ÷ prefill rate + output tokens ÷ decode rate, at the concurrency with the lowest cost\(w.maxTPOT.map { " whose p95 time per output token is ≤ \(Self.ms($0))" } ?? "")")
         assumptions.append("prompt tokens served from the prefix cache (\(Self.percent(w.cachedShare))) need no prefill when self-hosted; managed, they are billed at the cached-input price where one exists (batch: no caching)")
         assumptions.append("fleet sized for the peak: average ÷ peak = \(Self.percent(w.averageToPeak)); instances rounded up; \(Int(CostModel.hoursPerMonth)) hours a month, always on")
-        assumptions.append("other instances: throughput scaled linearly by vCPU count from the measured host, marked 'estimate'; accelerator instances (GPU, Inferentia) are left out")
+        assumptions.append("fleet of at least \(team.minInstances) instance\(team.minInstances == 1 ? "" : "s") for availability (--min-instances)"
+                           + (team.fixedMonthly > 0 ? "; plus $\(Self.fixed(team.fixedMonthly, 0))/month of engineering and operations time (--fixed-monthly)"
+                                                    : "; no engineering or operations time included (--fixed-monthly)"))
+        assumptions.append("quality: a managed model here is a price comparator only; a small self-hosted model is not a drop-in for it — measure both on your task (swiftlet eval)")
+        assumptions.append("other instances: throughput scaled linearly by vCPU count from a measurement on the same CPU family (architecture and generation), marked 'estimate'; other families are left out, not guessed; 'measured' only on the same CPU family with the same vCPUs; accelerator instances (GPU, Inferentia) are left out")
         for d in catalogue.discounts {
             assumptions.append("\(d.label) = \(Self.fixed(d.multiplier, 2)) × On-Demand (\(d.assumption ? "assumption" : "figure"): \(d.basis); \(d.source), \(d.date))")
         }

@@ -60,9 +60,41 @@ public struct Throughput: Sendable, Equatable {
     public var outputTokensPerSecond: Double
     public var tpotP95: Double
 
-    public init(concurrency: Int, promptTokensPerSecond: Double, outputTokensPerSecond: Double, tpotP95: Double) {
+    /// Output tokens/s of each repetition when the level was run several times (the rates above
+    /// are then the medians); empty: one run.
+    public var outputRuns: [Double] = []
+
+    public init(concurrency: Int, promptTokensPerSecond: Double, outputTokensPerSecond: Double, tpotP95: Double, outputRuns: [Double] = []) {
         self.concurrency = concurrency; self.promptTokensPerSecond = promptTokensPerSecond
-        self.outputTokensPerSecond = outputTokensPerSecond; self.tpotP95 = tpotP95
+        self.outputTokensPerSecond = outputTokensPerSecond; self.tpotP95 = tpotP95; self.outputRuns = outputRuns
+    }
+
+    /// The median of several runs of one level, with their output rates kept for the spread.
+    public static func median(of runs: [Throughput]) -> Throughput {
+        func median(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        return Throughput(concurrency: runs[0].concurrency, promptTokensPerSecond: median(runs.map(\.promptTokensPerSecond)),
+                          outputTokensPerSecond: median(runs.map(\.outputTokensPerSecond)), tpotP95: median(runs.map(\.tpotP95)),
+                          outputRuns: runs.map(\.outputTokensPerSecond))
+    }
+
+    /// (largest − smallest) ÷ median of the output rates over the runs; nil for one run.
+    public var spread: Double? {
+        guard outputRuns.count > 1, let lo = outputRuns.min(), let hi = outputRuns.max(), outputTokensPerSecond > 0 else { return nil }
+        return (hi - lo) / outputTokensPerSecond
+    }
+
+    /// This level at its slowest and fastest run (every rate scaled by the same ratio as the output
+    /// rate): the ends of the cost's range. Nil for one run.
+    public var slowestAndFastest: (slowest: Throughput, fastest: Throughput)? {
+        guard outputRuns.count > 1, let lo = outputRuns.min(), let hi = outputRuns.max(), outputTokensPerSecond > 0 else { return nil }
+        func at(_ rate: Double) -> Throughput {
+            let r = rate / outputTokensPerSecond
+            return Throughput(concurrency: concurrency, promptTokensPerSecond: promptTokensPerSecond * r, outputTokensPerSecond: rate, tpotP95: tpotP95)
+        }
+        return (at(lo), at(hi))
     }
 
     /// Instance-seconds one request of `w` occupies: its uncached prompt at the prefill rate plus
@@ -77,8 +109,29 @@ public struct Throughput: Sendable, Equatable {
     /// This throughput on an instance with `factor` times the vCPUs (an estimate: linear scaling).
     public func scaled(by factor: Double) -> Throughput {
         Throughput(concurrency: concurrency, promptTokensPerSecond: promptTokensPerSecond * factor,
-                   outputTokensPerSecond: outputTokensPerSecond * factor, tpotP95: tpotP95)
+                   outputTokensPerSecond: outputTokensPerSecond * factor, tpotP95: tpotP95, outputRuns: outputRuns.map { $0 * factor })
     }
+}
+
+/// What a team pays beyond instance-hours: a minimum fleet for availability (one instance is a
+/// single point of failure; a rolling restart needs a second) and fixed monthly costs (engineering
+/// and operations time) that a managed API does not carry.
+public struct TeamCosts: Sendable, Equatable, Codable {
+    /// Instances kept running whatever the load.
+    public var minInstances: Int
+    /// Dollars per month beyond the instances.
+    public var fixedMonthly: Double
+
+    public init(minInstances: Int, fixedMonthly: Double) {
+        self.minInstances = max(1, minInstances)
+        self.fixedMonthly = max(0, fixedMonthly)
+    }
+
+    /// Instance-hours only: one instance, no fixed costs (the best case; `swiftlet cost` defaults
+    /// to `availability`).
+    public static let instanceOnly = TeamCosts(minInstances: 1, fixedMonthly: 0)
+    /// Two instances, no fixed costs entered.
+    public static let availability = TeamCosts(minInstances: 2, fixedMonthly: 0)
 }
 
 /// The self-hosted cost of a workload on one instance type.
@@ -102,17 +155,22 @@ public struct SelfHostCost: Sendable, Equatable {
     public var monthlyDiscounted: [(discount: Discount, dollars: Double)]
     /// Requests per month one instance carries at the workload's average-to-peak ratio.
     public var monthlyRequestCapacity: Double
+    public var team: TeamCosts
+    /// The fleet On-Demand plus the team's fixed monthly costs: what self-hosting costs a month.
+    public var monthlyTotal: Double { monthlyOnDemand + team.fixedMonthly }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.instance == b.instance && a.throughput == b.throughput && a.instances == b.instances && a.monthlyOnDemand == b.monthlyOnDemand
     }
 
-    public init(instance: InstancePrice, throughput t: Throughput, measured: Bool, workload w: Workload, discounts: [Discount]) {
+    public init(instance: InstancePrice, throughput t: Throughput, measured: Bool, workload w: Workload, discounts: [Discount],
+                team: TeamCosts = .instanceOnly) {
         self.instance = instance
         self.throughput = t
         self.measured = measured
+        self.team = team
         let capacity = t.capacity(w)
-        instances = CostModel.instancesNeeded(peakRequestsPerSecond: w.peakRequestsPerSecond, capacity: capacity)
+        instances = max(team.minInstances, CostModel.instancesNeeded(peakRequestsPerSecond: w.peakRequestsPerSecond, capacity: capacity))
         utilization = min(1, w.averageRequestsPerSecond / (Double(instances) * capacity))
         let p = instance.pricePerHour
         inputPerMillionFull = CostModel.dollarsPerMillion(pricePerHour: p, tokensPerSecond: t.promptTokensPerSecond)
@@ -127,10 +185,10 @@ public struct SelfHostCost: Sendable, Equatable {
     }
 
     /// The monthly On-Demand bill at `requestsPerMonth` with the same lengths and peak ratio: one
-    /// step per added instance.
+    /// step per added instance beyond the minimum fleet, plus the fixed costs.
     public func monthlyBill(requestsPerMonth v: Double) -> Double {
-        let n = max(1, Int((v / monthlyRequestCapacity - 1e-9).rounded(.up)))
-        return Double(n) * instance.pricePerHour * CostModel.hoursPerMonth
+        let n = max(team.minInstances, Int((v / monthlyRequestCapacity - 1e-9).rounded(.up)))
+        return Double(n) * instance.pricePerHour * CostModel.hoursPerMonth + team.fixedMonthly
     }
 }
 
@@ -155,16 +213,24 @@ public struct ManagedCost: Sendable, Equatable {
     }
 
     /// The smallest monthly request volume at which this managed bill reaches the self-hosted one
-    /// (where the managed line first crosses the self-host steps), or nil if it never does: with
-    /// one instance costing I a month and carrying C requests, and this model costing m per
-    /// request, the first crossing is at I ÷ m if that is within C (m × C ≥ I); beyond one
-    /// instance every step is I higher and C wider, so if the first step is never reached, no
-    /// later one is.
+    /// (where the managed line first crosses the self-host steps), or nil if it never does. With
+    /// each instance costing I a month and carrying C requests, a minimum fleet of N₀, fixed costs
+    /// F, and this model costing m per request: on the step of n instances (volume up to n·C) the
+    /// self-hosted bill is n·I + F, crossed at v = (n·I + F) ÷ m if that is within n·C, that is if
+    /// n·(m·C − I) ≥ F. The first such n is N₀, or, when m·C > I, ⌈F ÷ (m·C − I)⌉; when
+    /// m·C ≤ I no step after N₀'s can be reached.
     public func breakEven(against selfHost: SelfHostCost) -> Double? {
-        let instanceMonthly = selfHost.instance.pricePerHour * CostModel.hoursPerMonth
-        guard perRequest > 0 else { return nil }
-        let volume = instanceMonthly / perRequest
-        return volume <= selfHost.monthlyRequestCapacity * (1 + 1e-12) ? volume : nil
+        let i = selfHost.instance.pricePerHour * CostModel.hoursPerMonth, c = selfHost.monthlyRequestCapacity
+        let f = selfHost.team.fixedMonthly, n0 = Double(selfHost.team.minInstances), m = perRequest
+        guard m > 0 else { return nil }
+        let margin = m * c - i
+        var n = n0
+        if n * margin < f {
+            guard margin > 0 else { return nil }
+            n = max(n0, (f / margin - 1e-12).rounded(.up))
+        }
+        let volume = (n * i + f) / m
+        return volume <= n * c * (1 + 1e-12) ? volume : nil
     }
 }
 

@@ -33,13 +33,23 @@ public enum CostReport {
         if let r = a.reference {
             let c = r.cost
             heading(r.declared ? "This instance: \(c.instance.name)" : "Cheapest instance: \(c.instance.name)")
+            // With several runs: the median's figure, then the range from the fastest run to the slowest.
+            func ranged(_ v: Double, _ pick: (SelfHostCost) -> Double) -> String {
+                guard let range = r.range else { return money(v) }
+                return "\(money(v)) (\(money(pick(range.fastest)))–\(money(pick(range.slowest))))"
+            }
             let rows: [[String]] = [
-                ["$ per 1M input tokens", money(c.inputPerMillion), money(c.inputPerMillionFull)],
-                ["$ per 1M output tokens", money(c.outputPerMillion), money(c.outputPerMillionFull)],
-                ["$ per 1,000 requests", money(c.perThousandRequests), money(c.perThousandRequests * c.utilization)],
+                ["$ per 1M input tokens", ranged(c.inputPerMillion, \.inputPerMillion), ranged(c.inputPerMillionFull, \.inputPerMillionFull)],
+                ["$ per 1M output tokens", ranged(c.outputPerMillion, \.outputPerMillion), ranged(c.outputPerMillionFull, \.outputPerMillionFull)],
+                ["$ per 1,000 requests", ranged(c.perThousandRequests, \.perThousandRequests),
+                 ranged(c.perThousandRequests * c.utilization, { $0.perThousandRequests * $0.utilization })],
             ]
             out += table(["", "at this workload (\(percent(c.utilization)) busy)", "busy all the time"], rows, markdown: md, numeric: [1, 2])
             line()
+            if r.range != nil {
+                line("Median of \(c.throughput.outputRuns.count) runs; in brackets, the fastest run's figure to the slowest's"
+                     + (c.throughput.spread.map { " (the runs differ by \(percent($0)))" } ?? "") + ".")
+            }
             line("\(c.instance.name): \(c.instance.vcpus) vCPU \(c.instance.architecture) \(c.instance.cpu), $\(c.instance.pricePerHour)/h On-Demand (\(c.instance.region)); "
                  + "concurrency \(c.throughput.concurrency): \(fixed(c.throughput.promptTokensPerSecond, 0)) prompt tok/s, \(fixed(c.throughput.outputTokensPerSecond, 0)) output tok/s, "
                  + "p95 time per output token \(fixed(c.throughput.tpotP95 * 1000, 1)) ms; \(r.basis).")
@@ -78,15 +88,20 @@ public enum CostReport {
             let c = m.cost, p = c.model
             return [p.displayName, money(p.inputPerMillion), money(p.outputPerMillion), p.cachedInputPerMillion.map(money) ?? "—",
                     c.batchInputPerMillionLabel, money(c.perRequest * 1000), money(c.monthly), c.batchMonthly.map(money) ?? "—",
-                    m.breakEvenRequestsPerMonth.map { "\(count($0)) req/month" } ?? "never", p.date]
+                    (m.breakEvenRequestsPerMonth.map { "\(count($0)) req/month" } ?? "never")
+                        + (m.breakEvenRange.map { " (\($0.fastest.map(count) ?? "never")–\($0.slowest.map(count) ?? "never"))" } ?? ""),
+                    m.breakEvenRequestsPerMonth.map { money($0 * c.perRequest) + "/month" } ?? "—", p.date]
         }
         out += table(["model", "$/1M in", "$/1M out", "$/1M cached in", "batch in/out", "$/1k req", "$/month", "$/month batch",
-                      "break-even vs \(ref)", "price date"], mrows, markdown: md, numeric: [1, 2, 3, 5, 6, 7])
+                      "break-even vs \(ref)", "managed bill there", "price date"], mrows, markdown: md, numeric: [1, 2, 3, 5, 6, 7, 9])
         line()
         if let r = a.reference {
-            line("Break-even: the monthly volume at which the managed bill reaches one \(r.cost.instance.name) On-Demand "
-                 + "(\(money(r.cost.instance.pricePerHour * CostModel.hoursPerMonth))/month, carrying up to \(count(r.cost.monthlyRequestCapacity)) requests/month "
-                 + "at this average ÷ peak). \"never\": the managed model is cheaper at any volume.")
+            let team = r.cost.team
+            line("Break-even: the monthly volume at which the managed bill reaches the self-hosted one on \(r.cost.instance.name) On-Demand "
+                 + "(\(money(r.cost.instance.pricePerHour * CostModel.hoursPerMonth))/month each, carrying up to \(count(r.cost.monthlyRequestCapacity)) requests/month "
+                 + "at this average ÷ peak; at least \(team.minInstances) instance\(team.minInstances == 1 ? "" : "s")"
+                 + (team.fixedMonthly > 0 ? ", plus \(money(team.fixedMonthly))/month fixed" : ", no engineering or operations time entered (--fixed-monthly)")
+                 + "). \"never\": the managed model is cheaper at any volume. The managed model is a price comparator, not a drop-in: compare quality on your task.")
             line()
         }
 
@@ -130,10 +145,14 @@ public enum CostReport {
                 "output_tokens_per_second": c.throughput.outputTokensPerSecond, "tpot_ms_p95": c.throughput.tpotP95 * 1000,
                 "utilization": c.utilization, "instances_at_peak": c.instances,
                 "dollars_per_million_input": c.inputPerMillion, "dollars_per_million_output": c.outputPerMillion,
+                "output_tokens_per_second_runs": c.throughput.outputRuns, "runs_spread": c.throughput.spread ?? NSNull(),
+                "dollars_per_million_output_fastest_run": r.range.map { $0.fastest.outputPerMillion as Any } ?? NSNull(),
+                "dollars_per_million_output_slowest_run": r.range.map { $0.slowest.outputPerMillion as Any } ?? NSNull(),
                 "dollars_per_million_input_full_utilization": c.inputPerMillionFull,
                 "dollars_per_million_output_full_utilization": c.outputPerMillionFull,
                 "dollars_per_thousand_requests": c.perThousandRequests,
-                "monthly_on_demand": c.monthlyOnDemand,
+                "monthly_on_demand": c.monthlyOnDemand, "monthly_total_with_fixed_costs": c.monthlyTotal,
+                "min_instances": c.team.minInstances, "fixed_monthly": c.team.fixedMonthly,
                 "monthly_discounted": Dictionary(uniqueKeysWithValues: c.monthlyDiscounted.map { ($0.discount.name, $0.dollars) }),
                 "monthly_request_capacity_per_instance": c.monthlyRequestCapacity,
             ]
@@ -169,6 +188,9 @@ public enum CostReport {
                     "dollars_per_request": c.perRequest, "monthly": c.monthly,
                     "monthly_batch": c.batchMonthly.map { $0 as Any } ?? NSNull(),
                     "break_even_requests_per_month": m.breakEvenRequestsPerMonth.map { $0 as Any } ?? NSNull(),
+                    "break_even_requests_per_month_fastest_run": m.breakEvenRange.map { ($0.fastest as Any?) ?? NSNull() } ?? NSNull(),
+                    "break_even_requests_per_month_slowest_run": m.breakEvenRange.map { ($0.slowest as Any?) ?? NSNull() } ?? NSNull(),
+                    "managed_monthly_at_break_even": m.breakEvenRequestsPerMonth.map { ($0 * m.cost.perRequest) as Any } ?? NSNull(),
                     "source": p.source, "date": p.date,
                 ]
             },

@@ -24,6 +24,7 @@ public enum HTMLReport {
     ///   - budgetPercent: the accuracy budget: largest perplexity increase over the best type.
     ///   - recommended: the sweep's pick; computed here from the budget when nil.
     public static func render(_ a: CostAnalysis, sweep: [QuantPoint] = [], budgetPercent: Double = 2, recommended: String? = nil,
+                              sweepCaption: String? = nil,
                               generated: Date = Date()) -> String {
         let e = SVGChart.escape
         var html = """
@@ -60,6 +61,7 @@ public enum HTMLReport {
             html += "<p class=\"note\">No quantization sweep given: `swiftlet eval sweep … --json` writes one, and `swiftlet report --sweep FILE` charts it here.</p>\n"
         } else {
             html += sweepChart(sweep, budgetPercent: budgetPercent, recommended: recommended)
+            html += "<p class=\"note\">\(SVGChart.escape(sweepCaption ?? "Source, text and task not recorded in the sweep file; $ per 1M output tokens: single-stream generation on one instance (an estimate), not the batched figures above."))</p>\n"
         }
 
         html += "<h2>Instances</h2>\n" + table(["instance", "vCPU", "arch", "$/h", "conc", "out tok/s", "$/1M in", "$/1M out", "$/1k req", "fleet", "$/month", "basis"],
@@ -134,13 +136,17 @@ public enum HTMLReport {
         let yTop = max(ref.cost.monthlyBill(requestsPerMonth: maxVolume), (managed.map { $0.cost.perRequest * maxVolume }.min() ?? 0) * 1.2)
         var c = SVGChart(title: "Monthly bill, \(ref.cost.instance.name) against managed models", xLabel: "requests per month",
                          yLabel: "$ per month", x: 0...maxVolume, y: SVGChart.niceRange(yTop))
+        // The minimum fleet covers volumes up to its capacity; then one step per instance, each
+        // with the team's fixed monthly costs on top.
+        let team = ref.cost.team
         func steps(_ multiplier: Double) -> [(Double, Double)] {
             var points: [(Double, Double)] = []
-            var n = 1.0
-            while (n - 1) * capacity < maxVolume {
-                let cost = n * ref.cost.instance.pricePerHour * multiplier * CostModel.hoursPerMonth
-                points.append(((n - 1) * capacity, cost))
+            var n = Double(team.minInstances), from = 0.0
+            while from < maxVolume {
+                let cost = n * ref.cost.instance.pricePerHour * multiplier * CostModel.hoursPerMonth + team.fixedMonthly
+                points.append((from, cost))
                 points.append((min(n * capacity, maxVolume), cost))
+                from = n * capacity
                 n += 1
             }
             return points

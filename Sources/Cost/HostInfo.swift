@@ -61,4 +61,17 @@ public struct HostInfo: Codable, Sendable, Equatable {
         let known = ["0xd0c": "Neoverse N1 (Graviton2)", "0xd40": "Neoverse V1 (Graviton3)", "0xd4f": "Neoverse V2 (Graviton4)"]
         return implementer == "0x41" ? (known[part] ?? "Arm core \(part)") : "implementer \(implementer) part \(part)"
     }
+
+    /// The CPU family a per-vCPU speed carries over within: AMD EPYC, Intel Xeon, or one Graviton
+    /// generation (2, 3 and 4 differ in cores, vector width and memory). Nil: unknown.
+    public static func cpuFamily(_ cpu: String) -> String? {
+        let c = cpu.lowercased()
+        for (key, family) in [("graviton2", "graviton2"), ("graviton3", "graviton3"), ("graviton4", "graviton4"),
+                              ("neoverse n1", "graviton2"), ("neoverse v1", "graviton3"), ("neoverse v2", "graviton4")] where c.contains(key) {
+            return family
+        }
+        if c.contains("epyc") || c.contains("amd") { return "amd" }
+        if c.contains("xeon") || c.contains("intel") { return "intel" }
+        return nil
+    }
 }

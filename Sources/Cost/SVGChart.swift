@@ -12,6 +12,16 @@ struct SVGChart {
     var yLabel: String
     private var body = ""
     private var legend: [(String, String, Bool)] = []   // label, colour, dashed
+    private var notes: [(x: Double, y: Double, text: String, colour: String)] = []   // in pixels
+    /// Where each point's note went (for tests: no two may intersect).
+    private(set) var noteBoxes: [Box] = []
+
+    /// A text's box in pixels, from an estimate of its width (11 px system-ui: about 6.3 px a
+    /// character), generous so that real fonts stay inside it.
+    struct Box: Equatable {
+        var x: Double, y: Double, width: Double, height: Double
+        func intersects(_ o: Box) -> Bool { x < o.x + o.width && o.x < x + width && y < o.y + o.height && o.y < y + height }
+    }
 
     init(title: String, xLabel: String, yLabel: String, x: ClosedRange<Double>, y: ClosedRange<Double>) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
@@ -62,9 +72,41 @@ struct SVGChart {
 
     mutating func point(_ x: Double, _ y: Double, colour: String, note: String) {
         body += "<circle cx=\"\(Self.f(px(x)))\" cy=\"\(Self.f(py(y)))\" r=\"5\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
-        if !note.isEmpty {
-            body += "<text x=\"\(Self.f(px(x) + 7))\" y=\"\(Self.f(py(y) - 7))\" font-size=\"11\" fill=\"\(colour)\">\(Self.escape(note))</text>\n"
+        if !note.isEmpty { notes.append((px(x), py(y), note, colour)) }
+    }
+
+    static func textWidth(_ s: String) -> Double { Double(s.count) * 6.3 + 2 }
+
+    /// Places the points' notes so that none overlaps another (points at the same place, as two
+    /// types with equal figures, would print their labels over each other): beside the point if
+    /// free, else the nearest free slot below or above it, with a thin leader line when moved.
+    mutating func placeNotes() -> String {
+        var out = ""
+        noteBoxes = []
+        let h = 13.0
+        for n in notes.sorted(by: { ($0.y, $0.x) < ($1.y, $1.x) }) {
+            let w = Self.textWidth(n.text)
+            // Right of the point unless that leaves the picture; then left of it.
+            let boxX = n.x + 7 + w <= width - 4 ? n.x + 7 : max(4, n.x - 7 - w)
+            var chosen: Box?
+            for step in 0..<40 {
+                for sign in step == 0 ? [1.0] : [1.0, -1.0] {
+                    let candidate = Box(x: boxX, y: n.y - 7 - h + 3 + sign * Double(step) * h, width: w, height: h)
+                    guard candidate.y >= top - 4, candidate.y + candidate.height <= height - 4 else { continue }
+                    if !noteBoxes.contains(where: { $0.intersects(candidate) }) { chosen = candidate; break }
+                }
+                if chosen != nil { break }
+            }
+            let box = chosen ?? Box(x: boxX, y: n.y - 7 - h + 3, width: w, height: h)
+            noteBoxes.append(box)
+            let baseline = box.y + h - 3
+            if abs(baseline - (n.y - 7)) > 1 {
+                let anchorX = box.x >= n.x ? box.x : box.x + box.width
+                out += "<line x1=\"\(Self.f(n.x))\" y1=\"\(Self.f(n.y))\" x2=\"\(Self.f(anchorX))\" y2=\"\(Self.f(box.y + h / 2))\" stroke=\"\(n.colour)\" stroke-width=\"0.7\"/>\n"
+            }
+            out += "<text x=\"\(Self.f(box.x))\" y=\"\(Self.f(baseline))\" font-size=\"11\" fill=\"\(n.colour)\">\(Self.escape(n.text))</text>\n"
         }
+        return out
     }
 
     mutating func raw(_ s: String) { body += s }
@@ -76,7 +118,7 @@ struct SVGChart {
         return String(format: "%g", v)
     }
 
-    func svg(xTicks: [Double]? = nil, xTickLabels: [String]? = nil) -> String {
+    mutating func svg(xTicks: [Double]? = nil, xTickLabels: [String]? = nil) -> String {
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"system-ui, sans-serif\">\n"
         s += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>\n"
         s += "<text x=\"\(Self.f(left))\" y=\"20\" font-size=\"14\" font-weight=\"600\">\(Self.escape(title))</text>\n"
@@ -97,6 +139,7 @@ struct SVGChart {
         s += "<text x=\"\(Self.f(left + plotWidth / 2))\" y=\"\(Self.f(height - 10))\" font-size=\"12\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
         s += "<text transform=\"translate(16 \(Self.f(top + plotHeight / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">\(Self.escape(yLabel))</text>\n"
         s += body
+        s += placeNotes()
         for (i, item) in legend.enumerated() {
             let y = top + 10 + Double(i) * 18, x = left + plotWidth + 14
             s += "<line x1=\"\(Self.f(x))\" x2=\"\(Self.f(x + 22))\" y1=\"\(Self.f(y))\" y2=\"\(Self.f(y))\" stroke=\"\(item.1)\" stroke-width=\"2\"\(item.2 ? " stroke-dasharray=\"6 4\"" : "")/>\n"

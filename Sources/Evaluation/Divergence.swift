@@ -17,6 +17,15 @@ public struct Divergence {
         public var klMax: Double
         public var top1Agreement: Double
         public var positions: Int
+        /// Mean NLL of the model minus the base's per token, with a paired block bootstrap over
+        /// windows: exp of it is the perplexity ratio (model ÷ base).
+        public var nllDifference: DifferenceInterval
+        /// The perplexity change in percent, (model ÷ base − 1) × 100, with its interval.
+        public var perplexityChangePercent: DifferenceInterval {
+            func pct(_ d: Double) -> Double { (exp(d) - 1) * 100 }
+            return DifferenceInterval(estimate: pct(nllDifference.estimate), low: pct(nllDifference.low), high: pct(nllDifference.high),
+                                      resamples: nllDifference.resamples)
+        }
     }
 
     public let base: any CausalLM
@@ -79,6 +88,7 @@ public struct Divergence {
         return Result(base: PerplexityRun.summarize(nllBase, windows: windows.count), model: PerplexityRun.summarize(nllModel, windows: windows.count),
                       meanKL: mean, klStandardError: (variance / n).squareRoot(),
                       klP99: sorted[min(sorted.count - 1, Int((0.99 * n).rounded(.up)) - 1)], klMax: sorted.last ?? 0,
-                      top1Agreement: Double(agree) / n, positions: kl.count)
+                      top1Agreement: Double(agree) / n, positions: kl.count,
+                      nllDifference: PairedBootstrap.interval(zip(nllModel, nllBase).map { $0 - $1 }, blockSize: max(1, kl.count / windows.count)))
     }
 }

@@ -52,6 +52,11 @@ public struct ChoiceScorer {
         public var accNormStderr: Double
         /// Per item: the choice picked by `acc` and by `acc_norm`.
         public var picks: [(acc: Int, accNorm: Int)]
+        /// Per item: whether `acc` and `acc_norm` picked the gold choice (for paired comparisons).
+        public var correct: [Bool] = []
+        public var correctNorm: [Bool] = []
+        /// Accuracy of picking at random: the mean of 1 ÷ choices over the items.
+        public var chance = 0.0
 
         public static func == (a: Self, b: Self) -> Bool {
             a.items == b.items && a.acc == b.acc && a.accNorm == b.accNorm && a.picks.map(\.acc) == b.picks.map(\.acc)
@@ -179,6 +184,8 @@ public struct ChoiceScorer {
         func stderr(_ p: Double) -> Double { items.count > 1 ? (p * (1 - p) / (n - 1)).squareRoot() : 0 }
         let acc = Double(correct) / n, accNorm = Double(correctNorm) / n
         return Result(items: items.count, acc: acc, accNorm: accNorm, accStderr: stderr(acc), accNormStderr: stderr(accNorm),
-                      picks: picks.map { (acc: $0.0, accNorm: $0.1) })
+                      picks: picks.map { (acc: $0.0, accNorm: $0.1) },
+                      correct: zip(picks, items).map { $0.0 == $1.gold }, correctNorm: zip(picks, items).map { $0.1 == $1.gold },
+                      chance: items.map { 1 / Double($0.choices.count) }.reduce(0, +) / n)
     }
 }

@@ -92,14 +92,18 @@ public struct TopLogitsFile {
         /// From the saved log-probabilities of the actual next tokens where they are in the top k;
         /// positions where the next token is outside the base's top k use the tail bucket, so
         /// this is an upper bound on the base's perplexity.
+        /// A lower bound of the base's perplexity: where the next token is not among the saved
+        /// top-k, the whole tail's probability is credited to it.
         public var basePerplexity: Double
         public var positions: Int
+        /// Positions whose next token is among the saved top-k (there the base's NLL is exact).
+        public var nextInTopK: Int
     }
 
     public func compare(model: any CausalLM, ids: [Int]) throws -> Result {
         guard model.config.vocabularySize > (tokens.max() ?? 0) else { throw EvaluationError.mismatch("the saved tokens are outside this model's vocabulary") }
         var row = 0
-        var kl = 0.0, agree = 0, baseNLL = 0.0
+        var kl = 0.0, agree = 0, baseNLL = 0.0, exact = 0
         let run = try PerplexityRun(model: model, ctx: ctx)
         let r = try run.run(ids, visit: { position, logits, next in
             let saved = rows[row]
@@ -121,9 +125,15 @@ public struct TopLogitsFile {
             var best = 0
             for t in 0..<logits.count where logits[t] > logits[best] { best = t }
             if best == saved.top.first?.0 { agree += 1 }
-            baseNLL -= saved.top.first { $0.0 == next }?.1 ?? log(max(pRest, 1e-300))
+            if let lp = saved.top.first(where: { $0.0 == next })?.1 {
+                baseNLL -= lp
+                exact += 1
+            } else {
+                baseNLL -= log(max(pRest, 1e-300))
+            }
         })
         let n = Double(r.scoredTokens)
-        return Result(meanKL: kl / n, top1Agreement: Double(agree) / n, perplexity: r.perplexity, basePerplexity: exp(baseNLL / n), positions: r.scoredTokens)
+        return Result(meanKL: kl / n, top1Agreement: Double(agree) / n, perplexity: r.perplexity, basePerplexity: exp(baseNLL / n), positions: r.scoredTokens,
+                      nextInTopK: exact)
     }
 }

@@ -92,6 +92,15 @@ public enum Quantizer {
                       weightCount: weightCount, convertedTensors: converted, keptTensors: kept)
     }
 
+    /// The type holding most of a file's 2-D weights (its precision as a quantization source), and
+    /// whether that is full precision (F32, F16, BF16).
+    public static func mainWeightType(_ gguf: GGUFFile) -> (type: GGMLType, fullPrecision: Bool)? {
+        var elements: [GGMLType: Int] = [:]
+        for t in gguf.tensors where t.dimensions.count == 2 { elements[t.type, default: 0] += t.elementCount }
+        guard let main = elements.max(by: { $0.value < $1.value })?.key else { return nil }
+        return (main, main == .f32 || main == .f16 || main == .bf16)
+    }
+
     /// The type a 2-D weight gets: `target`, except the output projection at 4-bit targets.
     static func weightType(_ name: String, target: Target, tiedOutput: Bool) -> GGMLType {
         let isOutput = name == "output.weight" || (tiedOutput && name == "token_embd.weight")

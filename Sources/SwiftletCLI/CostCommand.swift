@@ -95,7 +95,19 @@ struct CostOptions: ParsableArguments {
     @Option(help: "A price file laid over the built-in catalogue (same JSON format).")
     var prices: String?
 
+    @Option(help: "Runs of each concurrency level when benchmarking here: the median is used, the range shown, a spread over 20% warned about.")
+    var repetitions = 3
+
+    @Option(help: "Instances kept running whatever the load, for availability.")
+    var minInstances = 2
+
+    @Option(help: "Fixed monthly costs of self-hosting beyond instances (engineering and operations time), dollars.")
+    var fixedMonthly: Double = 0
+
     func validate() throws {
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+        guard minInstances >= 1 else { throw ValidationError("--min-instances must be at least 1") }
+        guard fixedMonthly >= 0 && fixedMonthly.isFinite else { throw ValidationError("--fixed-monthly must be ≥ 0") }
         guard promptTokens >= 0, outputTokens >= 1 else { throw ValidationError("--prompt-tokens must be ≥ 0 and --output-tokens ≥ 1") }
         guard (0...1).contains(cachedShare) else { throw ValidationError("--cached-share must be in 0…1") }
         guard averageToPeak > 0 && averageToPeak <= 1 else { throw ValidationError("--average-to-peak must be in (0, 1]") }
@@ -120,7 +132,8 @@ struct CostOptions: ParsableArguments {
         var measurements = try benchFiles.map { (path) throws -> BenchMeasurement in try BenchMeasurement.load(path) }
         if measurements.isEmpty { measurements = [try measure(workload)] }
         var analysis = try CostAnalysis(catalogue: catalogue, measurements: measurements, workload: workload,
-                                        declaredInstance: declared, compare: compared)
+                                        declaredInstance: declared, compare: compared,
+                                        team: TeamCosts(minInstances: minInstances, fixedMonthly: fixedMonthly))
         if requestsPerDay == nil && tokensPerMonth == nil {
             analysis.assumptions.insert("traffic: 100,000 requests/day (default; set --requests-per-day or --tokens-per-month)", at: 0)
         }
@@ -128,7 +141,8 @@ struct CostOptions: ParsableArguments {
     }
 
     /// Runs the concurrency benchmark on this host at the workload's uncached prompt and output
-    /// lengths (one repetition per level), with progress on stderr.
+    /// lengths (`repetitions` runs per level, alternating levels so that a busy spell touches
+    /// each), with progress on stderr.
     private func measure(_ w: Workload) throws -> BenchMeasurement {
         guard FileManager.default.fileExists(atPath: model) else {
             throw CLIError("no --bench result and no model at \(model): run scripts/fetch-model, or give -m MODEL or --bench FILE")
@@ -137,24 +151,33 @@ struct CostOptions: ParsableArguments {
         let llama = try ModelLoader.load(gguf, backend: .auto, threads: threads)
         let tokenizer = try Tokenizer(gguf: gguf)
         let levels = Bench.levels(concurrency)!
+        // The cached share of the prompt is a shared prefix served from the prefix cache: it
+        // costs no prefill, but the decode steps attend to it, as they would in production.
         let prompt = max(1, Int(w.uncachedPromptTokens.rounded())), gen = Int(w.outputTokens.rounded())
+        let cached = Int(w.cachedPromptTokens.rounded())
         var config = EngineConfiguration()
         config.maxSequences = max(config.maxSequences, levels.max()!)
-        config.contextSize = min(llama.config.contextLength, max(2048, prompt + gen))
-        guard prompt + gen <= config.contextSize! else {
-            throw CLIError("prompt + output = \(prompt + gen) tokens exceeds the model's context of \(llama.config.contextLength)")
+        config.contextSize = min(llama.config.contextLength, max(2048, cached + prompt + gen + 8))
+        guard cached + prompt + gen < config.contextSize! else {
+            throw CLIError("prompt + output = \(cached + prompt + gen) tokens exceeds the model's context of \(llama.config.contextLength)")
         }
         let bench = ConcurrencyBenchmark(model: llama, tokenizer: tokenizer, configuration: config)
-        var results: [Throughput] = []
-        for level in levels {
-            FileHandle.standardError.write(Data("benchmarking concurrency \(level) (-p \(prompt) -n \(gen))…\n".utf8))
-            let l = try runBlocking { try await bench.run(concurrency: level, promptTokens: prompt, genTokens: gen, sharedPrefix: 0, prefixCaching: false, seed: 1) }
-            results.append(Throughput(concurrency: level, promptTokensPerSecond: l.promptTokensPerSecond,
-                                      outputTokensPerSecond: l.genTokensPerSecond, tpotP95: l.tpotP95))
+        var runs: [Int: [Throughput]] = [:]
+        for repetition in 1...repetitions {
+            for level in levels {
+                FileHandle.standardError.write(Data("benchmarking concurrency \(level) (-p \(prompt)\(cached > 0 ? " after a cached prefix of \(cached)" : "") -n \(gen)), run \(repetition) of \(repetitions)…\n".utf8))
+                let l = try runBlocking {
+                    try await bench.run(concurrency: level, promptTokens: prompt, genTokens: gen, sharedPrefix: cached, prefixCaching: cached > 0, seed: UInt64(repetition))
+                }
+                // The prefill rate of computed (uncached) tokens: the cost model charges only those.
+                runs[level, default: []].append(Throughput(concurrency: level, promptTokensPerSecond: l.promptTokensPerSecond * (1 - min(l.cacheHitRate, 0.999)),
+                                                           outputTokensPerSecond: l.genTokensPerSecond, tpotP95: l.tpotP95))
+            }
         }
+        let results = levels.map { Throughput.median(of: runs[$0]!) }
         let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: .auto)
         return BenchMeasurement(host: info.host, model: info.type, promptTokens: prompt, outputTokens: gen,
-                                levels: results, origin: "measured now on this host, \(llama.pool.threadCount) threads")
+                                levels: results, origin: "measured now on this host\(cached > 0 ? " with a cached prefix of \(cached) tokens in context" : ""), \(llama.pool.threadCount) threads, median of \(repetitions) run\(repetitions == 1 ? "" : "s") per level")
     }
 }
 

@@ -162,10 +162,12 @@ struct EvalChoice: ParsableCommand {
         }
         if json {
             let o: [String: Any] = ["model": model, "task": task, "n": r.items, "acc": r.acc, "acc_stderr": r.accStderr,
-                                    "acc_norm": r.accNorm, "acc_norm_stderr": r.accNormStderr, "seconds": Date().timeIntervalSince(start)]
+                                    "acc_norm": r.accNorm, "acc_norm_stderr": r.accNormStderr, "chance": r.chance,
+                                    "seconds": Date().timeIntervalSince(start)]
             try printJSON(o)
         } else {
-            print(String(format: "%@: %d items\nacc      %.4f ± %.4f\nacc_norm %.4f ± %.4f", task, r.items, r.acc, r.accStderr, r.accNorm, r.accNormStderr))
+            print(String(format: "%@: %d items\nacc      %.4f ± %.4f\nacc_norm %.4f ± %.4f\nchance   %.4f (picking at random)", task, r.items, r.acc, r.accStderr,
+                         r.accNorm, r.accNormStderr, r.chance))
         }
     }
 }
@@ -213,10 +215,14 @@ struct EvalCompare: ParsableCommand {
             }
             let r = try saved.compare(model: llama, ids: ids)
             o.merge(["base_logits": baseLogits, "top_k": saved.k, "mean_kl_lower_bound": r.meanKL, "top1_agreement": r.top1Agreement,
-                     "positions": r.positions, "perplexity": r.perplexity, "base_perplexity": r.basePerplexity]) { $1 }
+                     "positions": r.positions, "perplexity": r.perplexity, "base_perplexity_lower_bound": r.basePerplexity,
+                     "positions_with_next_token_in_top_k": r.nextInTopK]) { $1 }
             if !json {
-                print(String(format: "KL(base ‖ model) ≥ %.6f per token (top-%d of the base)\ntop-1 agreement %.2f%%\nperplexity: base %.4f, model %.4f (%d positions)",
-                             r.meanKL, saved.k, r.top1Agreement * 100, r.basePerplexity, r.perplexity, r.positions))
+                print(String(format: "KL(base ‖ model) ≥ %.6f per token (top-%d of the base)\ntop-1 agreement %.2f%%\nperplexity: model %.4f (%d positions)",
+                             r.meanKL, saved.k, r.top1Agreement * 100, r.perplexity, r.positions))
+                print(String(format: "base perplexity ≥ %.4f: a lower bound, not the base's perplexity. The saved top-%d hold the next token at %.1f%% of positions; "
+                             + "elsewhere the whole tail's probability is credited to it. Compare two models on full logits (--base MODEL) for exact figures.",
+                             r.basePerplexity, saved.k, Double(r.nextInTopK) / Double(max(r.positions, 1)) * 100))
             }
         } else {
             let (baseModel, baseTokenizer) = try options.load(base!)
@@ -230,11 +236,17 @@ struct EvalCompare: ParsableCommand {
             }
             o.merge(["base": base!, "ctx": ctx, "positions": r.positions, "mean_kl": r.meanKL, "kl_stderr": r.klStandardError,
                      "kl_p99": r.klP99, "kl_max": r.klMax, "top1_agreement": r.top1Agreement,
-                     "base_perplexity": r.base.perplexity, "perplexity": r.model.perplexity]) { $1 }
+                     "base_perplexity": r.base.perplexity, "perplexity": r.model.perplexity,
+                     "base_perplexity_stderr": r.base.standardError, "perplexity_stderr": r.model.standardError,
+                     "perplexity_change_percent": r.perplexityChangePercent.estimate,
+                     "perplexity_change_percent_ci95": [r.perplexityChangePercent.low, r.perplexityChangePercent.high],
+                     "perplexity_change_significant": r.perplexityChangePercent.significant]) { $1 }
             if !json {
                 print(String(format: "KL(base ‖ model) %.6f ± %.6f per token (p99 %.4f, max %.4f)\ntop-1 agreement %.2f%%\nperplexity: base %.4f ± %.4f, model %.4f ± %.4f (%d positions)",
                              r.meanKL, r.klStandardError, r.klP99, r.klMax, r.top1Agreement * 100,
                              r.base.perplexity, r.base.standardError, r.model.perplexity, r.model.standardError, r.positions))
+                print("perplexity change " + r.perplexityChangePercent.describe { String(format: "%+.2f%%", $0) }
+                      + " (95% interval, paired bootstrap over windows, 2,000 resamples)")
             }
         }
         if json { try printJSON(o) }

@@ -13,20 +13,26 @@ struct EvalSweep: ParsableCommand {
         commandName: "sweep",
         abstract: "Quantize a model to each type and compare them: size, speed, perplexity, KL divergence, task accuracy, $/1M output tokens.",
         discussion: """
-            Each type is made with `swiftlet quantize` into --work-dir. The base is the most
-            precise type of the list (f32 > f16 > q8_0 > q4_1 > q4_0): perplexity change, KL
-            divergence and top-1 agreement are measured against it, the two models running side by
-            side on the same windows. Speed is llama-bench's pp/tg on this host (one stream);
-            $/1M output tokens is the instance price (--instance) over that generation rate,
-            scaled by vCPU count from this host. The cheapest type whose perplexity is within
-            --budget of the base's is marked. --json writes what `swiftlet report --sweep` reads.
+            The source is the file given with -m, named in every output: give the highest-precision
+            GGUF you have (F32, F16 or BF16), or the deltas measure re-quantizing an already
+            quantized file, and the report says so. The base of every comparison is the source on
+            the exact path (F32 activations, --backend blas); a second row runs the source on the
+            fast path (8-bit activations), so the runtime's own activation error is told apart
+            from the weights'. Each type is then made from the source with `swiftlet quantize`
+            into --work-dir. Perplexity change and accuracy difference carry 95% paired bootstrap
+            intervals ("not significant" when they hold 0); accuracy is shown beside chance.
+            Speed is pp/tg on this host, one stream; $/1M output tokens is the instance price
+            (--instance) over that single-stream generation rate, scaled by vCPU count from this
+            host (an estimate; batching lowers it: see swiftlet cost). The cheapest type whose
+            perplexity is within --budget of the base's is marked. --json writes what
+            `swiftlet report --sweep` reads.
             """)
 
     @Option(name: [.customShort("m"), .long], help: "The source GGUF model.")
     var model: String
 
-    @Option(help: "Comma-separated quant types.")
-    var types = "f32,q8_0,q4_1,q4_0"
+    @Option(help: "Comma-separated quant types to make from the source.")
+    var types = "q8_0,q4_1,q4_0"
 
     @OptionGroup var text: EvalTextOptions
 
@@ -45,8 +51,8 @@ struct EvalSweep: ParsableCommand {
     @Option(help: "Generated tokens of the speed test.")
     var benchGen = 64
 
-    @Option(help: "Catalogue instance for $/1M output tokens.")
-    var instance = "c7g.xlarge"
+    @Option(help: "Catalogue instance for $/1M output tokens (best of this host's CPU family).")
+    var instance = "c7a.large"
 
     @Option(help: "A price file laid over the built-in catalogue.")
     var prices: String?
@@ -74,10 +80,15 @@ struct EvalSweep: ParsableCommand {
     }
 
     struct Row {
-        var type: Quantizer.Target
+        /// "source, exact", "source, auto", or the type made from the source.
+        var label: String
+        var type: String
         var fileBytes = 0, bitsPerWeight = 0.0, pp = 0.0, tg = 0.0
-        var perplexity = 0.0, perplexityStderr = 0.0, kl: Double?, top1: Double?
-        var acc: Double?, accNorm: Double?, dollarsPerMillionOutput = 0.0
+        var perplexity = 0.0, perplexityStderr = 0.0, kl: Double?, klStderr: Double?, top1: Double?
+        var perplexityChange: DifferenceInterval?
+        var acc: Double?, accStderr: Double?, accNorm: Double?, accDifference: DifferenceInterval?
+        var dollarsPerMillionOutput = 0.0
+        var note: String?
     }
 
     func run() throws {
@@ -89,21 +100,48 @@ struct EvalSweep: ParsableCommand {
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let (file, ctx, limit) = (text.file, text.ctx, text.limit)
-        var ids: [Int] = []   // every type shares the tokenizer: the text is tokenized once
+        let sourceFile = try GGUFFile(path: model)
+        guard let source = Quantizer.mainWeightType(sourceFile) else { throw CLIError("\(model) holds no 2-D weights") }
+        let sourceWeights = sourceFile.tensors.filter { $0.dimensions.count == 2 }
+        let sourceBits = Double(sourceWeights.reduce(0) { $0 + sourceFile.data(for: $1).count }) * 8 / Double(max(1, sourceWeights.reduce(0) { $0 + $1.elementCount }))
+        let sourceType = "\(source.type)".lowercased()
+        let sourceBytes = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
+        let measures = source.fullPrecision
+            ? "The source is full precision (\(sourceType)): each type's deltas measure quantizing its weights from it, plus the runtime's 8-bit activations, whose share alone is the 'source, auto' row."
+            : "The source is already quantized (\(sourceType)): the deltas measure re-quantizing a \(sourceType) file plus the runtime's 8-bit activations, NOT quantization from full precision (the source's own error is invisible here). For a weight-quantization study, sweep from an F16, BF16 or F32 GGUF of the same model."
 
+        var ids: [Int] = []   // every row shares the tokenizer: the text is tokenized once
+        var exactModel: (any CausalLM)?
+        var baseCorrect: [Bool]?
+        var chance: Double?
         var rows: [Row] = []
-        var baseModel: (any CausalLM)?
-        var basePerplexity: PerplexityRun.Result?
-        for (i, target) in targets.enumerated() {
+        // The runs: the source exact and fast, then each type made from it.
+        var runs: [(label: String, type: String, path: String, backend: MatmulBackend, report: Quantizer.Report?, note: String?)] = [
+            ("source, exact", sourceType, model, .blas, nil, "F32 activations (--backend blas): the base"),
+            ("source, auto", sourceType, model, .auto, nil, "the runtime's fast path: 8-bit activations"),
+        ]
+        for target in targets {
+            if target.rawValue == sourceType {
+                stderrLine("\(target.rawValue): the source's own type; its row is 'source, auto'")
+                continue
+            }
             let path = "\(workDir)/\(stem)-\(target.rawValue).gguf"
-            stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): quantizing to \(path)")
+            stderrLine("\(target.rawValue): quantizing the source to \(path)")
             let report = try Quantizer.quantize(input: model, output: path, to: target)
-            let (llama, tokenizer) = try options.load(path)
-            var row = Row(type: target)
-            row.fileBytes = report.outputBytes
-            row.bitsPerWeight = report.bitsPerWeight
+            let finer = !source.fullPrecision && Self.precision.firstIndex(of: target)! < (Self.precision.firstIndex { $0.rawValue == sourceType } ?? Self.precision.count)
+            runs.append((target.rawValue, target.rawValue, path, options.backend, report,
+                         finer ? "more bits than the \(sourceType) source: it cannot add back precision the source lost" : nil))
+        }
+        for (i, run) in runs.enumerated() {
+            let step = "[\(i + 1)/\(runs.count)] \(run.label)"
+            let gguf = try GGUFFile(path: run.path)
+            let llama = try ModelLoader.load(gguf, backend: run.backend, threads: options.threads)
+            let tokenizer = try Tokenizer(gguf: gguf)
+            var row = Row(label: run.label, type: run.type, note: run.note)
+            row.fileBytes = run.report?.outputBytes ?? sourceBytes
+            row.bitsPerWeight = run.report?.bitsPerWeight ?? sourceBits
 
-            stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): speed (pp\(benchPrompt), tg\(benchGen))")
+            stderrLine("\(step): speed (pp\(benchPrompt), tg\(benchGen))")
             let bench = ThroughputBenchmark(model: llama, repetitions: 2, kvCacheType: options.kvType)
             row.pp = try bench.promptProcessing(tokens: benchPrompt).medianTokensPerSecond
             row.tg = try bench.generation(tokens: benchGen).medianTokensPerSecond
@@ -113,64 +151,82 @@ struct EvalSweep: ParsableCommand {
             if ids.isEmpty { ids = try text.tokens(tokenizer) }
             // Models that add BOS (Gemma) see it at the start of every window, as in eval perplexity.
             let bos = tokenizer.addBOS ? tokenizer.bosID : nil
-            if let base = baseModel {
-                stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity and KL divergence against \(targets[0].rawValue) (\(ids.count) tokens)")
+            if let base = exactModel {
+                stderrLine("\(step): perplexity and KL divergence against the source, exact (\(ids.count) tokens)")
                 let d = try Divergence(base: base, model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids, bos: bos)
                 row.perplexity = d.model.perplexity
                 row.perplexityStderr = d.model.standardError
                 row.kl = d.meanKL
+                row.klStderr = d.klStandardError
                 row.top1 = d.top1Agreement
+                row.perplexityChange = d.perplexityChangePercent
             } else {
-                stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): perplexity (\(ids.count) tokens; the base)")
+                stderrLine("\(step): perplexity (\(ids.count) tokens; the base)")
                 let p = try PerplexityRun(model: llama, ctx: ctx, kvCacheType: options.kvType).run(ids, bos: bos)
                 row.perplexity = p.perplexity
                 row.perplexityStderr = p.standardError
-                row.kl = 0
-                row.top1 = 1
-                baseModel = llama
-                basePerplexity = p
+                exactModel = llama
             }
             if let items {
-                stderrLine("[\(i + 1)/\(targets.count)] \(target.rawValue): \(items.count) task items")
+                stderrLine("\(step): \(items.count) task items")
                 let r = try ChoiceScorer(model: llama, tokenizer: tokenizer, kvCacheType: options.kvType).run(items)
                 row.acc = r.acc
+                row.accStderr = r.accStderr
                 row.accNorm = r.accNorm
+                chance = r.chance
+                if let baseCorrect { row.accDifference = PairedBootstrap.accuracyDifference(model: r.correct, base: baseCorrect) } else { baseCorrect = r.correct }
             }
             rows.append(row)
         }
-        let basePPL = basePerplexity!.perplexity
-        let withinBudget = rows.filter { ($0.perplexity / basePPL - 1) * 100 <= budget }
-        let pick = withinBudget.min { $0.dollarsPerMillionOutput < $1.dollarsPerMillionOutput }?.type
+        let basePPL = rows[0].perplexity
+        let candidates = rows.dropFirst().filter { ($0.perplexity / basePPL - 1) * 100 <= budget }
+        let pick = candidates.min { $0.dollarsPerMillionOutput < $1.dollarsPerMillionOutput }?.label
+        let familyWarning = HostInfo.cpuFamily(price.cpu) == HostInfo.cpuFamily(host.cpu) ? ""
+            : " WARNING: \(price.name) is \(price.cpu) (\(price.architecture)) and this host is \(host.cpu) (\(host.architecture)): the $ figure assumes equal per-vCPU speed, which nothing here measured; pick an instance of this host's family."
+        let speedNote = "Speed: pp\(benchPrompt)/tg\(benchGen), single stream, this host (\(host.cores) cores). $/1M output: \(price.name) at $\(price.pricePerHour)/h (\(price.date)), the single-stream generation rate scaled by \(price.vcpus)/\(host.cores) vCPUs, busy all the time — an estimate; batching lowers it (swiftlet cost).\(familyWarning)"
         if json {
             let o: [String: Any] = [
-                "model": model, "text": file, "ctx": ctx, "task": task ?? NSNull(), "base": targets[0].rawValue,
-                "instance": price.name, "instance_price_per_hour": price.pricePerHour, "budget_percent": budget,
-                "recommended": pick?.rawValue ?? NSNull(),
+                "model": model, "source": ["path": model, "type": sourceType, "full_precision": source.fullPrecision],
+                "deltas_measure": measures, "text": file, "ctx": ctx, "task": task ?? NSNull(), "chance": chance ?? NSNull(),
+                "base": rows[0].label, "instance": price.name, "instance_price_per_hour": price.pricePerHour, "budget_percent": budget,
+                "recommended": pick ?? NSNull(), "speed_basis": "single stream", "speed_note": speedNote,
                 "host": (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(host))) ?? NSNull(),
                 "rows": rows.map { r -> [String: Any] in
-                    ["type": r.type.rawValue, "file_size_bytes": r.fileBytes, "bits_per_weight": r.bitsPerWeight,
+                    ["label": r.label, "type": r.type, "file_size_bytes": r.fileBytes, "bits_per_weight": r.bitsPerWeight,
                      "pp_tokens_per_second": r.pp, "tg_tokens_per_second": r.tg,
                      "perplexity": r.perplexity, "perplexity_stderr": r.perplexityStderr,
                      "perplexity_change_percent": (r.perplexity / basePPL - 1) * 100,
-                     "kl_divergence": r.kl ?? NSNull(), "top1_agreement": r.top1 ?? NSNull(),
-                     "accuracy": r.acc ?? NSNull(), "accuracy_norm": r.accNorm ?? NSNull(),
-                     "dollars_per_million_output": r.dollarsPerMillionOutput]
+                     "perplexity_change_percent_ci95": r.perplexityChange.map { [$0.low, $0.high] as Any } ?? NSNull(),
+                     "perplexity_change_significant": r.perplexityChange.map { $0.significant as Any } ?? NSNull(),
+                     "kl_divergence": r.kl ?? 0, "kl_divergence_stderr": r.klStderr ?? 0, "top1_agreement": r.top1 ?? 1,
+                     "accuracy": r.acc ?? NSNull(), "accuracy_stderr": r.accStderr ?? NSNull(), "accuracy_norm": r.accNorm ?? NSNull(),
+                     "accuracy_difference": r.accDifference.map { $0.estimate as Any } ?? NSNull(),
+                     "accuracy_difference_ci95": r.accDifference.map { [$0.low, $0.high] as Any } ?? NSNull(),
+                     "accuracy_difference_significant": r.accDifference.map { $0.significant as Any } ?? NSNull(),
+                     "dollars_per_million_output": r.dollarsPerMillionOutput, "note": r.note ?? NSNull()]
                 },
             ]
             try printJSON(o)
             return
         }
         func f(_ x: Double, _ d: Int) -> String { String(format: "%.\(d)f", x) }
-        var lines = ["| type | size MiB | bits/weight | pp t/s | tg t/s | perplexity | Δ vs \(targets[0].rawValue) | KL vs \(targets[0].rawValue) | top-1 agree | acc | acc_norm | $/1M out (\(price.name)) |",
+        print("Source: \(model) (\(sourceType)). \(measures)\n")
+        var lines = ["| row | size MiB | bits/weight | pp t/s | tg t/s | perplexity | Δ perplexity vs exact [95%] | KL vs exact | top-1 agree | acc | Δacc vs exact [95%] | $/1M out (\(price.name)) |",
                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in rows {
-            lines.append("| \(r.type.rawValue)\(r.type == pick ? " *" : "") | \(f(Double(r.fileBytes) / 1_048_576, 1)) | \(f(r.bitsPerWeight, 2)) | \(f(r.pp, 0)) | \(f(r.tg, 0)) | \(f(r.perplexity, 3)) ± \(f(r.perplexityStderr, 3)) | \(f(abs(r.perplexity / basePPL - 1) < 5e-5 ? 0 : (r.perplexity / basePPL - 1) * 100, 2))% | \(r.kl.map { f($0, 5) } ?? "—") | \(r.top1.map { f($0 * 100, 2) + "%" } ?? "—") | \(r.acc.map { f($0, 3) } ?? "—") | \(r.accNorm.map { f($0, 3) } ?? "—") | $\(f(r.dollarsPerMillionOutput, 3)) |")
+            let change = r.perplexityChange.map { $0.describe { String(format: "%+.2f%%", $0) } } ?? "(base)"
+            let kl = r.kl.map { "\(f($0, 5)) ± \(f(r.klStderr ?? 0, 5))" } ?? "—"
+            let acc = r.acc.map { "\(f($0, 3)) ± \(f(r.accStderr ?? 0, 3))" } ?? "—"
+            let dacc = r.accDifference.map { $0.describe { String(format: "%+.3f", $0) } } ?? (r.acc == nil ? "—" : "(base)")
+            lines.append("| \(r.label)\(r.label == pick ? " *" : "") | \(f(Double(r.fileBytes) / 1_048_576, 1)) | \(f(r.bitsPerWeight, 2)) | \(f(r.pp, 0)) | \(f(r.tg, 0)) | \(f(r.perplexity, 3)) ± \(f(r.perplexityStderr, 3)) | \(change) | \(kl) | \(r.top1.map { f($0 * 100, 2) + "%" } ?? "—") | \(acc) | \(dacc) | $\(f(r.dollarsPerMillionOutput, 3)) |")
         }
         print(lines.joined(separator: "\n"))
+        print("")
+        for r in rows { if let note = r.note { print("\(r.label): \(note).") } }
         print("""
-
-            * the cheapest type within \(f(budget, 1))% of \(targets[0].rawValue)'s perplexity.
-            Text: \(file)\(limit.map { " (first \($0) tokens)" } ?? ""), windows of \(ctx). \(task.map { "Task: \($0)\(taskLimit.map { " (first \($0) items)" } ?? ""). " } ?? "")Speed: pp\(benchPrompt)/tg\(benchGen), one stream, this host (\(host.cores) cores). $/1M output: \(price.name) at $\(price.pricePerHour)/h (\(price.date)), one stream's generation rate scaled by \(price.vcpus)/\(host.cores) vCPUs, busy all the time (an estimate; batching lowers it: see swiftlet cost).
+            * the cheapest row within \(f(budget, 1))% of the exact source's perplexity.
+            Text: \(file)\(limit.map { " (first \($0) tokens)" } ?? ""), windows of \(ctx). \(task.map { "Task: \($0)\(taskLimit.map { " (first \($0) items)" } ?? "")\(chance.map { "; chance \(f($0, 3))" } ?? ""). " } ?? "")Intervals: 95%, paired bootstrap (2,000 resamples; tokens in blocks of a window), against the exact source on the same tokens and items; "not significant" when they hold 0.
+            \(speedNote)
             """)
     }
 }

@@ -25,6 +25,7 @@ struct ReportCommand: ParsableCommand {
         var points: [QuantPoint] = []
         var budget = 2.0
         var recommended: String?
+        var caption: String?
         if let sweep {
             do {
                 let data = try Data(contentsOf: URL(fileURLWithPath: sweep))
@@ -32,11 +33,12 @@ struct ReportCommand: ParsableCommand {
                 points = file.points
                 budget = file.budget_percent ?? 2
                 recommended = file.recommended
+                caption = file.caption(path: sweep)
             } catch {
                 throw CLIError("cannot read the sweep \(sweep): \(error.localizedDescription)")
             }
         }
-        let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended)
+        let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended, sweepCaption: caption)
         do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
             throw CLIError("cannot write \(output): \(error.localizedDescription)")
         }
@@ -47,16 +49,35 @@ struct ReportCommand: ParsableCommand {
 /// The part of `swiftlet eval sweep --json` the report reads.
 struct SweepFile: Decodable {
     struct Row: Decodable {
+        let label: String?
         let type: String
         let perplexity: Double
         let accuracy: Double?
         let dollars_per_million_output: Double?
     }
+    struct Source: Decodable { let path: String; let type: String }
     let rows: [Row]
     let budget_percent: Double?
     let recommended: String?
+    let source: Source?
+    let text: String?
+    let task: String?
+    let deltas_measure: String?
+    let speed_basis: String?
 
     var points: [QuantPoint] {
-        rows.compactMap { r in r.dollars_per_million_output.map { QuantPoint(type: r.type, perplexity: r.perplexity, accuracy: r.accuracy, dollarsPerMillionOutput: $0) } }
+        rows.compactMap { r in
+            r.dollars_per_million_output.map { QuantPoint(type: r.label ?? r.type, perplexity: r.perplexity, accuracy: r.accuracy, dollarsPerMillionOutput: $0) }
+        }
+    }
+
+    /// What the sweep chart shows: the source, the text and task, and what its dollars are.
+    func caption(path: String) -> String {
+        var parts = ["From \(path)"]
+        if let source { parts.append("source \(source.path) (\(source.type))" + (deltas_measure.map { ": " + $0 } ?? "")) }
+        if let text { parts.append("perplexity on \(text)") }
+        if let task { parts.append("accuracy on \(task)") }
+        parts.append("$ per 1M output tokens: \(speed_basis ?? "single stream") generation on one instance, busy all the time (an estimate from this host), not the batched figures above")
+        return parts.joined(separator: ". ") + "."
     }
 }

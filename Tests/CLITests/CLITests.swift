@@ -146,15 +146,18 @@ import Testing
         let bench = Fixtures.temporaryPath()
         defer { unlink(bench) }
         try Data("""
-            {"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12,"model_type":"llama 135M Q4_1","host":{"cpu":"x","architecture":"x86_64","cores":2,"features":[],"memory_bytes":1}}
+            {"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12,"model_type":"llama 135M Q4_1","host":{"cpu":"AMD EPYC","architecture":"x86_64","cores":2,"features":[],"memory_bytes":1}}
             {"concurrency":16,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":700,"gen_tokens_per_second":300,"tpot_ms_p95":55,"model_type":"llama 135M Q4_1"}
             """.utf8).write(to: URL(fileURLWithPath: bench))
-        let r = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7g.xlarge", "--compare", "nova-micro", "--requests-per-day", "200000"])
+        let r = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7a.xlarge", "--compare", "nova-micro", "--requests-per-day", "200000"])
         #expect(r.status == 0, "\(r.stderr)")
-        for needle in ["c7g.xlarge", "$ per 1M output tokens", "Amazon Nova Micro", "break-even", "estimate", "ASSUMPTIONS", "Spot", "2026-09-29"] {
+        for needle in ["c7a.xlarge", "$ per 1M output tokens", "Amazon Nova Micro", "break-even", "estimate", "ASSUMPTIONS", "Spot", "at least 2 instances"] {
             #expect(r.stdout.contains(needle), "missing \(needle)")
         }
-        let j = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7g.xlarge", "--max-tpot-ms", "20", "--json"])
+        // An x86 measurement says nothing about Graviton: the declared arm64 instance is not guessed.
+        let arm = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7g.xlarge"])
+        #expect(arm.status == 0 && arm.stdout.contains("c7g.xlarge (AWS Graviton3, arm64) is not estimated"), "\(arm.stdout)")
+        let j = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7a.large", "--max-tpot-ms", "20", "--json"])
         let o = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         // The 20 ms bound rules out concurrency 16 (55 ms at p95).
         #expect((o?["reference_instance"] as? [String: Any])?["concurrency"] as? Int == 1)
@@ -181,10 +184,15 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let rows = o?["rows"] as? [[String: Any]] ?? []
-        #expect(rows.map { $0["type"] as? String } == ["f32", "q8_0", "q4_1", "q4_0"])
-        #expect(o?["base"] as? String == "f32")
-        func value(_ type: String, _ key: String) -> Double { rows.first { $0["type"] as? String == type }?[key] as? Double ?? .nan }
-        #expect(value("f32", "kl_divergence") == 0 && value("q8_0", "kl_divergence") < value("q4_0", "kl_divergence"))
+        // The shipped file is Q4_1: the source rows, then the types made from it (its own type is "source, auto").
+        #expect(rows.map { $0["label"] as? String } == ["source, exact", "source, auto", "q8_0", "q4_0"])
+        #expect(o?["base"] as? String == "source, exact")
+        let source = o?["source"] as? [String: Any]
+        #expect(source?["type"] as? String == "q4_1" && source?["full_precision"] as? Bool == false)
+        #expect((o?["deltas_measure"] as? String)?.contains("re-quantizing") == true)
+        func value(_ label: String, _ key: String) -> Double { rows.first { $0["label"] as? String == label }?[key] as? Double ?? .nan }
+        #expect(value("source, exact", "kl_divergence") == 0 && value("q8_0", "kl_divergence") < value("q4_0", "kl_divergence"))
+        #expect(rows.dropFirst().allSatisfy { ($0["perplexity_change_percent_ci95"] as? [Double])?.count == 2 })
         #expect(value("q4_0", "bits_per_weight") < value("q8_0", "bits_per_weight") && value("q8_0", "bits_per_weight") < 32.0001)
         #expect(rows.allSatisfy { ($0["accuracy"] as? Double).map { (0...1).contains($0) } ?? false })
         #expect(rows.allSatisfy { ($0["dollars_per_million_output"] as? Double ?? 0) > 0 })
@@ -199,6 +207,7 @@ import Testing
         let rep = try Fixtures.runSwiftlet(["report", "--bench", bench, "--instance", "c7g.xlarge", "--sweep", sweep, "-o", html])
         #expect(rep.status == 0, "\(rep.stderr)")
         let page = try String(contentsOfFile: html, encoding: .utf8)
-        #expect(page.contains("q4_1") && page.contains("q4_0") && page.components(separatedBy: "<svg").count - 1 == 4)
+        #expect(page.contains("source, auto") && page.contains("q4_0") && page.components(separatedBy: "<svg").count - 1 == 4)
+        #expect(page.contains("single stream") && page.contains("botchan_first16384.txt"))
     }
 }

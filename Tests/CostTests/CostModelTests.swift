@@ -90,6 +90,32 @@ import Testing
         #expect(m.breakEven(against: dear) == nil)
     }
 
+    /// The bill a team pays: a minimum fleet for availability and fixed monthly costs move the
+    /// break-even, by hand.
+    @Test func breakEvenWithAMinimumFleetAndFixedCosts() {
+        let m = ManagedCost(model: Self.managedModel, workload: Self.workload)   // $0.00075 a request
+        // $0.36/h = $262.80 a month per instance carrying 525,600 requests (m·C = $394.20 > I).
+        // Two instances: $525.60 ÷ $0.00075 = 700,800 requests, within 2 × 525,600.
+        let two = SelfHostCost(instance: Self.instance(0.36), throughput: Self.throughput, measured: true, workload: Self.workload,
+                               discounts: [], team: TeamCosts(minInstances: 2, fixedMonthly: 0))
+        #expect(two.instances == 2 && Self.close(two.utilization, 0.25))
+        #expect(Self.close(m.breakEven(against: two)!, 700_800))
+        #expect(Self.close(two.monthlyBill(requestsPerMonth: 1), 2 * 262.8))
+        // Plus $1,000 a month: n·(394.20 − 262.80) ≥ 1,000 first at n = 8 (7.61 → 8):
+        // (8 × 262.80 + 1,000) ÷ 0.00075 = 4,136,533.3 requests (within 8 × 525,600 = 4,204,800).
+        let staffed = SelfHostCost(instance: Self.instance(0.36), throughput: Self.throughput, measured: true, workload: Self.workload,
+                                   discounts: [], team: TeamCosts(minInstances: 2, fixedMonthly: 1_000))
+        let v = m.breakEven(against: staffed)!
+        #expect(Self.close(v, (8 * 262.8 + 1_000) / 0.00075))
+        #expect(Self.close(m.perRequest * v, staffed.monthlyBill(requestsPerMonth: v)))
+        #expect(m.perRequest * (v - 1) < staffed.monthlyBill(requestsPerMonth: v - 1))
+        #expect(Self.close(staffed.monthlyTotal, 2 * 262.8 + 1_000))
+        // When an instance's capacity earns less than it costs (m·C ≤ I), fixed costs are never repaid.
+        let dear = SelfHostCost(instance: Self.instance(0.6), throughput: Self.throughput, measured: true, workload: Self.workload,
+                                discounts: [], team: TeamCosts(minInstances: 2, fixedMonthly: 1_000))
+        #expect(m.breakEven(against: dear) == nil)
+    }
+
     @Test func cheapestLevelWithinTheLatencyBound() {
         let levels = [
             Throughput(concurrency: 1, promptTokensPerSecond: 500, outputTokensPerSecond: 80, tpotP95: 0.013),

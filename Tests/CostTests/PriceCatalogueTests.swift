@@ -100,7 +100,7 @@ import Testing
         let level = Throughput(concurrency: 4, promptTokensPerSecond: 1000, outputTokensPerSecond: 200, tpotP95: 0.02)
         let host = HostInfo(cpu: "AMD EPYC", architecture: "x86_64", cores: 2, features: [], memoryBytes: 1 << 30)
         var onGraviton = host
-        (onGraviton.cores, onGraviton.architecture, onGraviton.instance) = (4, "arm64", "c7g.xlarge")
+        (onGraviton.cores, onGraviton.architecture, onGraviton.instance, onGraviton.cpu) = (4, "arm64", "c7g.xlarge", "Neoverse V1 (Graviton3)")
         let here = BenchMeasurement(host: host, model: "m", promptTokens: 256, outputTokens: 128, levels: [level], origin: "here")
         let there = BenchMeasurement(host: onGraviton, model: "m", promptTokens: 256, outputTokens: 128, levels: [level.scaled(by: 1.5)], origin: "c7g.json")
         let w = Workload(requestsPerDay: 100_000, promptTokens: 256, outputTokens: 128, averageToPeak: 0.5)
@@ -110,8 +110,14 @@ import Testing
         #expect(declared.declared && declared.cost.instance.name == "c7a.large" && declared.cost.measured)   // 2 vCPU x86_64, as measured
         let c7g = try #require(a.instances.first { $0.cost.instance.name == "c7g.xlarge" })
         #expect(c7g.cost.measured && c7g.cost.throughput.outputTokensPerSecond == 300)
-        let c7i = try #require(a.instances.first { $0.cost.instance.name == "c7i.4xlarge" })
-        #expect(!c7i.cost.measured && c7i.cost.throughput.outputTokensPerSecond == 200 * 8 && c7i.basis.hasPrefix("estimate"))
+        // Estimates only within a CPU family: AMD from this AMD host, Graviton3 from the c7g result;
+        // Intel, Graviton2 and Graviton4 are left out and named, not guessed.
+        let c7a = try #require(a.instances.first { $0.cost.instance.name == "c7a.4xlarge" })
+        #expect(!c7a.cost.measured && c7a.cost.throughput.outputTokensPerSecond == 200 * 8 && c7a.basis.hasPrefix("estimate"))
+        let m7g = try #require(a.instances.first { $0.cost.instance.name == "m7g.2xlarge" })
+        #expect(!m7g.cost.measured && m7g.cost.throughput.outputTokensPerSecond == 300 * 2)
+        #expect(!a.instances.contains { ["c7i.4xlarge", "c6g.xlarge", "c8g.xlarge", "m7i.large"].contains($0.cost.instance.name) })
+        #expect(a.notes.contains { $0.hasPrefix("not estimated") && $0.contains("c7i.4xlarge") && $0.contains("c8g.xlarge") })
         #expect(!a.instances.contains { $0.cost.instance.accelerator != nil })
         #expect(a.managed.count == 1 && a.reference?.cost.instance.name == "c7a.large")
         let text = CostReport.render(a, format: .table)
@@ -126,5 +132,33 @@ import Testing
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
         #expect(html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http") == false)
         #expect(html.contains("c7a.large") && html.contains("Amazon Nova Micro") && html.contains("q8_0, acc 60.0% ← cheapest within 2%"))
+    }
+
+    /// Several runs: the median is used, the range is carried to $/1M tokens and to the
+    /// break-even, and runs more than 20% apart are warned about.
+    @Test func repeatedRunsCarryTheirSpread() throws {
+        let catalogue = try PriceCatalogue.builtin()
+        let runs = [150.0, 200, 260].map { Throughput(concurrency: 4, promptTokensPerSecond: 5 * $0, outputTokensPerSecond: $0, tpotP95: 0.02) }
+        let level = Throughput.median(of: runs)
+        #expect(level.outputTokensPerSecond == 200 && level.promptTokensPerSecond == 1000 && level.outputRuns == [150, 200, 260])
+        #expect(abs(level.spread! - 0.55) < 1e-12)
+        #expect(level.slowestAndFastest!.slowest.outputTokensPerSecond == 150 && level.slowestAndFastest!.fastest.promptTokensPerSecond == 1300)
+        #expect(Throughput.median(of: [runs[0]]).spread == nil)
+        let host = HostInfo(cpu: "AMD EPYC", architecture: "x86_64", cores: 2, features: [], memoryBytes: 1 << 30)
+        let m = BenchMeasurement(host: host, model: "m", promptTokens: 256, outputTokens: 128, levels: [level], origin: "here")
+        let w = Workload(requestsPerDay: 100_000, promptTokens: 256, outputTokens: 128, averageToPeak: 0.5)
+        let a = try CostAnalysis(catalogue: catalogue, measurements: [m], workload: w,
+                                 declaredInstance: catalogue.instance("c7a.large"), compare: [catalogue.managedModel("nova-micro")!])
+        let r = try #require(a.reference?.range)
+        #expect(r.fastest.outputPerMillionFull < a.reference!.cost.outputPerMillionFull && a.reference!.cost.outputPerMillionFull < r.slowest.outputPerMillionFull)
+        #expect(a.notes.first?.hasPrefix("WARNING: at concurrency 4 the 3 runs disagree by 55%") == true, "\(a.notes)")
+        #expect(a.managed[0].breakEvenRange != nil)
+        let text = CostReport.render(a, format: .table)
+        #expect(text.contains("Median of 3 runs") && text.contains("WARNING"))
+        // Runs within 20%: no warning, the spread is still stated.
+        let calm = Throughput.median(of: [190.0, 200, 210].map { Throughput(concurrency: 4, promptTokensPerSecond: 1000, outputTokensPerSecond: $0, tpotP95: 0.02) })
+        let quiet = try CostAnalysis(catalogue: catalogue, measurements: [BenchMeasurement(host: host, model: "m", promptTokens: 256, outputTokens: 128, levels: [calm], origin: "here")],
+                                     workload: w, declaredInstance: catalogue.instance("c7a.large"), compare: [])
+        #expect(!quiet.notes.contains { $0.hasPrefix("WARNING") } && quiet.notes.contains { $0.contains("within 10%") })
     }
 }

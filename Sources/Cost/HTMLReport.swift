@@ -24,7 +24,7 @@ public enum HTMLReport {
     ///   - budgetPercent: the accuracy budget: largest perplexity increase over the best type.
     ///   - recommended: the sweep's pick; computed here from the budget when nil.
     public static func render(_ a: CostAnalysis, sweep: [QuantPoint] = [], budgetPercent: Double = 2, recommended: String? = nil,
-                              sweepCaption: String? = nil,
+                              sweepCaption: String? = nil, distillation: DistillationEconomics? = nil, distillationInputs: [String] = [],
                               generated: Date = Date()) -> String {
         let e = SVGChart.escape
         var html = """
@@ -64,6 +64,7 @@ public enum HTMLReport {
             html += "<p class=\"note\">\(SVGChart.escape(sweepCaption ?? "Source, text and task not recorded in the sweep file; $ per 1M output tokens: single-stream generation on one instance (an estimate), not the batched figures above."))</p>\n"
         }
 
+        if let d = distillation { html += "<h2>Distillation payback</h2>\n" + distillationSection(d, inputs: distillationInputs) }
         html += "<h2>Instances</h2>\n" + table(["instance", "vCPU", "arch", "$/h", "conc", "out tok/s", "$/1M in", "$/1M out", "$/1k req", "fleet", "$/month", "basis"],
                                                 a.instances.prefix(15).map { r in
             let c = r.cost
@@ -82,6 +83,32 @@ public enum HTMLReport {
         html += "<h2>Notes</h2>\n<ul>\n" + a.notes.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
         html += "<h2>Assumptions</h2>\n<ul>\n" + a.assumptions.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
         return html + "</body></html>\n"
+    }
+
+    /// The teacher's and the student's bills, the saving and the payback, with a chart of the net
+    /// saving month by month (it crosses zero at the payback).
+    static func distillationSection(_ d: DistillationEconomics, inputs: [String]) -> String {
+        let money = CostReport.money
+        var rows = [["tokens per month", CostReport.count(d.tokensPerMonth)],
+                    ["teacher", "\(money(d.teacherMonthly))/month (\(money(d.teacherPerMillion)) per 1M tokens)"],
+                    ["student", "\(money(d.studentMonthly))/month (\(money(d.studentPerMillion)) per 1M tokens)"]]
+        if d.studentFixedMonthly > 0 { rows.append(["student fixed costs", "\(money(d.studentFixedMonthly))/month"]) }
+        rows.append(["monthly saving", money(d.monthlySaving)])
+        rows.append(["one-time cost", money(d.oneTimeCost)])
+        rows.append(["payback", d.paybackMonths.map { String(format: "%.3f months = %.1f days", $0, d.paybackDays!) } ?? "never"])
+        var html = table(["", ""], rows)
+        let months = max(3.0, min(24, (d.paybackMonths ?? 6) * 3))
+        let net = stride(from: 0.0, through: months, by: months / 48).map { ($0, d.netSaving(afterMonths: $0)) }
+        let ys = net.map(\.1)
+        var c = SVGChart(title: "Net saving after the one-time cost", xLabel: "months after the switch", yLabel: "$ saved, net",
+                         x: 0...months, y: SVGChart.niceRange(max(ys.max()!, 1), low: min(ys.min()!, 0)))
+        c.line(net, colour: palette[0], label: "net saving")
+        c.line([(0, 0), (months, 0)], colour: "#999", label: "break-even", dashed: true)
+        if let p = d.paybackMonths, p <= months { c.point(p, 0, colour: palette[1], note: String(format: "payback %.1f days", d.paybackDays!)) }
+        html += c.svg()
+        html += "<p class=\"note\">Inputs: \(SVGChart.escape(inputs.joined(separator: "; "))). Months of 730 h. "
+            + "The student is not a drop-in for the teacher: measure its quality on your own task before moving traffic.</p>\n"
+        return html
     }
 
     static func table(_ headers: [String], _ rows: [[String]]) -> String {

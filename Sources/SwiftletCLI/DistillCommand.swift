@@ -12,7 +12,8 @@ struct DistillCommand: ParsableCommand {
             The teacher's bill: --teacher-monthly DOLLARS, --teacher-price $/1M tokens, or --teacher
             NAME (a managed model of the catalogue, with --prompt-share of the tokens billed as
             input). The student's: --student-fraction F of the teacher's price, --student-price
-            $/1M tokens, or --student-monthly DOLLARS. Months are 730 hours (30.42 days).
+            $/1M tokens, or --student-monthly DOLLARS. Traffic: --tokens-per-day, or `cost`'s
+            --tokens-per-month. Months are 730 hours (30.42 days).
 
             The seeds' example (30M tokens a day, about $18,000 a month, a student at one fifth of
             the rate, $9,000 to distil):
@@ -20,11 +21,40 @@ struct DistillCommand: ParsableCommand {
                                     --student-fraction 0.2 --one-time 9000
             """)
 
+    @OptionGroup var distill: DistillOptions
+
+    /// `cost`'s own --tokens-per-month, --prices and --json apply here too (one option, one meaning).
+    @ParentCommand var cost: CostCommand
+
+    func validate() throws {
+        guard distill.oneTime != nil else { throw ValidationError("--one-time is required: the distillation's one-time cost in dollars") }
+        guard (distill.tokensPerDay == nil) != (cost.options.tokensPerMonth == nil) else { throw ValidationError("give one of --tokens-per-day and --tokens-per-month") }
+        try distill.check()
+    }
+
+    func run() throws {
+        let perMonth = cost.options.tokensPerMonth ?? distill.tokensPerDay! * DistillationEconomics.daysPerMonth
+        let (e, inputs) = try distill.economics(tokensPerMonth: perMonth, catalogue: try PriceCatalogue.load(overrides: cost.options.prices))
+        if cost.json || cost.format == .json {
+            var o: [String: Any] = ["tokens_per_month": e.tokensPerMonth, "teacher_monthly": e.teacherMonthly, "student_monthly": e.studentMonthly,
+                                    "student_fixed_monthly": e.studentFixedMonthly, "one_time_cost": e.oneTimeCost,
+                                    "teacher_per_million": e.teacherPerMillion, "student_per_million": e.studentPerMillion,
+                                    "monthly_saving": e.monthlySaving, "payback_months": e.paybackMonths ?? NSNull(),
+                                    "payback_days": e.paybackDays ?? NSNull(), "net_after_12_months": e.netSaving(afterMonths: 12),
+                                    "days_per_month": DistillationEconomics.daysPerMonth]
+            o["inputs"] = Dictionary(inputs, uniquingKeysWith: { a, _ in a })
+            try printJSON(o)
+            return
+        }
+        print(DistillReport.text(e, inputs: inputs, tokensPerDay: distill.tokensPerDay))
+    }
+}
+
+/// The distillation inputs, shared by `cost distill` and `report` (its "Distillation payback"
+/// section appears when --one-time is given).
+struct DistillOptions: ParsableArguments {
     @Option(help: "Tokens per day (prompt + output).")
     var tokensPerDay: Double?
-
-    @Option(help: "Tokens per month (prompt + output), instead of --tokens-per-day.")
-    var tokensPerMonth: Double?
 
     @Option(help: "The teacher's bill for this traffic, dollars per month.")
     var teacherMonthly: Double?
@@ -51,17 +81,10 @@ struct DistillCommand: ParsableCommand {
     var studentFixedMonthly: Double = 0
 
     @Option(help: "One-time distillation cost (data, training, evaluation), dollars.")
-    var oneTime: Double
+    var oneTime: Double?
 
-    @Option(help: "A price file laid over the built-in catalogue (for --teacher).")
-    var prices: String?
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    func validate() throws {
-        guard (tokensPerDay == nil) != (tokensPerMonth == nil) else { throw ValidationError("give one of --tokens-per-day and --tokens-per-month") }
-        for (name, v) in [("--tokens-per-day", tokensPerDay), ("--tokens-per-month", tokensPerMonth), ("--teacher-monthly", teacherMonthly),
+    func check() throws {
+        for (name, v) in [("--tokens-per-day", tokensPerDay), ("--teacher-monthly", teacherMonthly),
                           ("--teacher-price", teacherPrice), ("--student-price", studentPrice), ("--student-monthly", studentMonthly)] {
             if let v, !(v > 0 && v.isFinite) { throw ValidationError("\(name) must be > 0") }
         }
@@ -73,13 +96,13 @@ struct DistillCommand: ParsableCommand {
         }
         if let f = studentFraction, !(f > 0 && f <= 1) { throw ValidationError("--student-fraction must be in (0, 1]") }
         guard (0...1).contains(promptShare) else { throw ValidationError("--prompt-share must be in 0…1") }
-        guard oneTime >= 0 && oneTime.isFinite, studentFixedMonthly >= 0 && studentFixedMonthly.isFinite else {
+        guard (oneTime ?? 0) >= 0 && (oneTime ?? 0).isFinite, studentFixedMonthly >= 0 && studentFixedMonthly.isFinite else {
             throw ValidationError("--one-time and --student-fixed-monthly must be ≥ 0")
         }
     }
 
-    func run() throws {
-        let perMonth = tokensPerMonth ?? tokensPerDay! * DistillationEconomics.daysPerMonth
+    /// The economics and, per side, the input it came from (for printing beside the figures).
+    func economics(tokensPerMonth perMonth: Double, catalogue: PriceCatalogue) throws -> (DistillationEconomics, [(String, String)]) {
         var inputs: [(String, String)] = []
         let teacherBill: Double
         if let teacherMonthly {
@@ -89,7 +112,6 @@ struct DistillCommand: ParsableCommand {
             teacherBill = teacherPrice * perMonth / 1e6
             inputs.append(("teacher", "$\(fixed(teacherPrice, 2)) per 1M tokens (--teacher-price)"))
         } else {
-            let catalogue = try PriceCatalogue.load(overrides: prices)
             guard let m = try catalogue.managedModels([teacher!]).first else { throw CLIError("no managed model '\(teacher!)' in the catalogue") }
             teacherBill = m.dollars(uncachedInput: perMonth * promptShare, cachedInput: 0, output: perMonth * (1 - promptShare))
             inputs.append(("teacher", "\(m.displayName) (\(m.provider)): $\(fixed(m.inputPerMillion, 3)) in / $\(fixed(m.outputPerMillion, 3)) out per 1M, "
@@ -107,19 +129,8 @@ struct DistillCommand: ParsableCommand {
             inputs.append(("student", "$\(money(studentBill))/month (--student-monthly)"))
         }
         let e = DistillationEconomics(tokensPerMonth: perMonth, teacherMonthly: teacherBill, studentMonthly: studentBill,
-                                      studentFixedMonthly: studentFixedMonthly, oneTimeCost: oneTime)
-        if json {
-            var o: [String: Any] = ["tokens_per_month": e.tokensPerMonth, "teacher_monthly": e.teacherMonthly, "student_monthly": e.studentMonthly,
-                                    "student_fixed_monthly": e.studentFixedMonthly, "one_time_cost": e.oneTimeCost,
-                                    "teacher_per_million": e.teacherPerMillion, "student_per_million": e.studentPerMillion,
-                                    "monthly_saving": e.monthlySaving, "payback_months": e.paybackMonths ?? NSNull(),
-                                    "payback_days": e.paybackDays ?? NSNull(), "net_after_12_months": e.netSaving(afterMonths: 12),
-                                    "days_per_month": DistillationEconomics.daysPerMonth]
-            o["inputs"] = Dictionary(inputs, uniquingKeysWith: { a, _ in a })
-            try printJSON(o)
-            return
-        }
-        print(DistillReport.text(e, inputs: inputs, tokensPerDay: tokensPerDay))
+                                      studentFixedMonthly: studentFixedMonthly, oneTimeCost: oneTime ?? 0)
+        return (e, inputs)
     }
 }
 

@@ -10,9 +10,13 @@ struct ReportCommand: ParsableCommand {
             Takes the same workload, price and benchmark options as `swiftlet cost` (it runs the
             benchmark itself without --bench). Charts are inline SVG; the page loads nothing else.
             --sweep FILE adds accuracy against cost by quantization type (the JSON of `swiftlet eval sweep`).
+            With --one-time and the teacher and student options of `swiftlet cost distill`, a
+            "Distillation payback" section (traffic: --tokens-per-day, else the workload's tokens).
             """)
 
     @OptionGroup var options: CostOptions
+
+    @OptionGroup(title: "Distillation payback (optional)") var distill: DistillOptions
 
     @Option(name: [.customShort("o"), .long], help: "The HTML file to write.")
     var output = "swiftlet-report.html"
@@ -20,8 +24,18 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "A quantization sweep (JSON from `swiftlet eval sweep --json`).")
     var sweep: String?
 
+    func validate() throws {
+        if distill.oneTime != nil { try distill.check() }
+    }
+
     func run() throws {
         let analysis = try options.analysis()
+        var distillation: (DistillationEconomics, [(String, String)])?
+        if distill.oneTime != nil {
+            let w = analysis.workload
+            let perMonth = distill.tokensPerDay.map { $0 * DistillationEconomics.daysPerMonth } ?? w.requestsPerMonth * w.tokensPerRequest
+            distillation = try distill.economics(tokensPerMonth: perMonth, catalogue: try PriceCatalogue.load(overrides: options.prices))
+        }
         var points: [QuantPoint] = []
         var budget = 2.0
         var recommended: String?
@@ -38,7 +52,8 @@ struct ReportCommand: ParsableCommand {
                 throw CLIError("cannot read the sweep \(sweep): \(error.localizedDescription)")
             }
         }
-        let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended, sweepCaption: caption)
+        let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended, sweepCaption: caption,
+                                     distillation: distillation?.0, distillationInputs: distillation?.1.map { "\($0.0): \($0.1)" } ?? [])
         do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
             throw CLIError("cannot write \(output): \(error.localizedDescription)")
         }

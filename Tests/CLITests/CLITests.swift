@@ -171,6 +171,37 @@ import Testing
         try expectCleanFailure(["cost", "--bench", "/nonexistent.json"], mentions: "/nonexistent.json")
     }
 
+    /// The seeds' worked example from one command, to the dollar, every input shown; and the
+    /// same as a section of the report.
+    @Test func distillationPaybackReproducesTheSeedExample() throws {
+        let r = try Fixtures.runSwiftlet(["cost", "distill", "--tokens-per-day", "30000000", "--teacher-monthly", "18000",
+                                          "--student-fraction", "0.2", "--one-time", "9000"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for needle in ["912,500,000 tokens/month", "$18,000.00/month", "$3,600.00/month", "monthly saving   $14,400.00", "$9,000.00",
+                       "0.625 months = 19.0 days (2.7 weeks)", "--teacher-monthly", "--student-fraction", "--one-time", "not a drop-in"] {
+            #expect(r.stdout.contains(needle), "missing \(needle): \(r.stdout)")
+        }
+        let j = try Fixtures.runSwiftlet(["cost", "distill", "--tokens-per-day", "30000000", "--teacher-monthly", "18000",
+                                          "--student-fraction", "0.2", "--one-time", "9000", "--json"])
+        let o = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        #expect((o?["monthly_saving"] as? Double).map { abs($0 - 14_400) < 1e-6 } == true && (o?["payback_days"] as? Double ?? 99) < 21)
+        for (args, mentions) in [(["--teacher-monthly", "10", "--one-time", "5"], "--student"), (["--teacher-monthly", "10", "--student-fraction", "0.2"], "--one-time"),
+                                 (["--teacher-monthly", "10", "--student-fraction", "2", "--one-time", "5"], "--student-fraction")] {
+            let bad = try Fixtures.runSwiftlet(["cost", "distill", "--tokens-per-day", "1000"] + args)
+            #expect(!bad.crashed && bad.status != 0 && bad.stderr.contains(mentions), "\(bad.stderr)")
+        }
+
+        let bench = Fixtures.temporaryPath(".json"), html = Fixtures.temporaryPath(".html")
+        defer { unlink(bench); unlink(html) }
+        try Data(#"{"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12}"#.utf8)
+            .write(to: URL(fileURLWithPath: bench))
+        let rep = try Fixtures.runSwiftlet(["report", "--bench", bench, "--instance", "c7a.large", "--tokens-per-day", "30000000",
+                                            "--teacher-monthly", "18000", "--student-fraction", "0.2", "--one-time", "9000", "-o", html])
+        #expect(rep.status == 0, "\(rep.stderr)")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("Distillation payback") && page.contains("$14,400") && page.contains("payback 19.0 days"))
+    }
+
     /// A reduced sweep of the default model over four types (what fits in CI), as JSON, then the
     /// report charting it.
     @Test func sweepOverFourTypesAndReportIt() throws {

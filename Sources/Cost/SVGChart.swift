@@ -80,7 +80,7 @@ struct SVGChart {
     /// Places the points' notes so that none overlaps another (points at the same place, as two
     /// types with equal figures, would print their labels over each other): beside the point if
     /// free, else the nearest free slot below or above it, with a thin leader line when moved.
-    mutating func placeNotes() -> String {
+    mutating func placeNotes(avoiding obstacles: [Box] = []) -> String {
         var out = ""
         noteBoxes = []
         let h = 13.0
@@ -93,7 +93,10 @@ struct SVGChart {
                 for sign in step == 0 ? [1.0] : [1.0, -1.0] {
                     let candidate = Box(x: boxX, y: n.y - 7 - h + 3 + sign * Double(step) * h, width: w, height: h)
                     guard candidate.y >= top - 4, candidate.y + candidate.height <= height - 4 else { continue }
-                    if !noteBoxes.contains(where: { $0.intersects(candidate) }) { chosen = candidate; break }
+                    if !noteBoxes.contains(where: { $0.intersects(candidate) }) && !obstacles.contains(where: { $0.intersects(candidate) }) {
+                        chosen = candidate
+                        break
+                    }
                 }
                 if chosen != nil { break }
             }
@@ -139,7 +142,17 @@ struct SVGChart {
         s += "<text x=\"\(Self.f(left + plotWidth / 2))\" y=\"\(Self.f(height - 10))\" font-size=\"12\" text-anchor=\"middle\">\(Self.escape(xLabel))</text>\n"
         s += "<text transform=\"translate(16 \(Self.f(top + plotHeight / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">\(Self.escape(yLabel))</text>\n"
         s += body
-        s += placeNotes()
+        // Everything else that carries text is an obstacle for the notes.
+        var obstacles = [Box(x: left, y: 6, width: Self.textWidth(title) * 14 / 11, height: 18)]
+        for t in Self.ticks(yRange) { obstacles.append(Box(x: left - 6 - Self.textWidth(axisLabel(t)), y: py(t) - 7, width: Self.textWidth(axisLabel(t)), height: 13)) }
+        for (i, t) in xs.enumerated() {
+            let label = xTickLabels.map { $0[i] } ?? axisLabel(t), w = Self.textWidth(label)
+            obstacles.append(Box(x: px(t) - w / 2, y: top + plotHeight + 6, width: w, height: 14))
+        }
+        for (i, item) in legend.enumerated() {
+            obstacles.append(Box(x: left + plotWidth + 14, y: top + 10 + Double(i) * 18 - 8, width: 28 + Self.textWidth(item.0), height: 15))
+        }
+        s += placeNotes(avoiding: obstacles)
         for (i, item) in legend.enumerated() {
             let y = top + 10 + Double(i) * 18, x = left + plotWidth + 14
             s += "<line x1=\"\(Self.f(x))\" x2=\"\(Self.f(x + 22))\" y1=\"\(Self.f(y))\" y2=\"\(Self.f(y))\" stroke=\"\(item.1)\" stroke-width=\"2\"\(item.2 ? " stroke-dasharray=\"6 4\"" : "")/>\n"

@@ -12,7 +12,9 @@ struct Quantize: ParsableCommand {
 
             Below Q8_0 the output projection (or the tied token embedding) is Q6_K, except \
             for q4_0 and q4_1. Weights whose rows are not whole 256-blocks fall back as in \
-            llama.cpp: Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, Q2_K and Q3_K to Q4_0.
+            llama.cpp: Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, Q2_K and Q3_K to Q4_0. \
+            Swiftlet has no kernels for Q2_K and Q3_K: it converts those matrices (most of a q2_k \
+            or q3_k_m file) to F32 at load.
             """)
 
     @Argument(help: "Input .gguf file.")

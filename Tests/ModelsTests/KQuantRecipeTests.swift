@@ -38,8 +38,9 @@ import Testing
     }
 
     /// Recorded from llama.cpp (libllama `llama_model_quantize`, default parameters, no importance
-    /// matrix) on F32 models of the same shapes: model "untied" is `untied()`, model "tied" is
-    /// `tied()` (random weights; the choices depend only on names, shapes and head counts).
+    /// matrix) on F32 Llama models with the layer count, matrix shapes and head counts of
+    /// `untied()` and `tied()` (other random weights and a larger vocabulary: the choices depend
+    /// only on tensor names, row lengths, layer and head counts).
     static let llamaCpp: [String: [Quantizer.Target: Expected]] = [
         "untied": [
             .q2_k: .init(embedding: "Q2_K", output: "Q6_K", attentionV: "Q4_K Q4_K Q4_K Q4_K Q4_K Q4_K Q4_K Q4_K",

@@ -150,8 +150,8 @@ public enum Q5_K: DotFormat, QuantizableFormat, ElementwiseFormat {
 ///
 /// Each sub-block of 32 gets a scale and a minimum from `searchScaleMin`, weighted by
 /// rms(x) + |x| so large weights count more without the smallest counting for nothing. Scales and
-/// minimums are then quantized to 6 bits against the largest of each (d = max/63 and
-/// dmin = max/63, stored as halves) and packed into the 12 bytes `scaleMinK4` reads. The levels are
+/// minimums are then quantized to 6 bits against the largest of each (d = largest scale/63,
+/// dmin = largest minimum/63, stored as halves) and packed into the 12 bytes `scaleMinK4` reads. The levels are
 /// recomputed against the stored, rounded scales, since those are what dequantization uses; a
 /// sub-block whose stored scale is 0 keeps the search's levels (they then decode to −dmin·m).
 ///

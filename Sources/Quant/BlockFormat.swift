@@ -40,9 +40,12 @@ extension DotFormat {
     public static var dotBudget: Float { 1e-5 }
 }
 
-/// A format with a round-to-nearest reference quantizer (GGUF's `quantize_row_*_ref`), which
-/// `swiftlet quantize` writes.
-public protocol QuantizableFormat: DotFormat {
+/// A format with GGUF's reference quantizer (`quantize_row_*_ref`: round-to-nearest for the
+/// 32-weight formats, a scale search for the K-quants), which `swiftlet quantize` writes. The
+/// output is meant to be byte-identical to llama.cpp's on the same F32 input (without an
+/// importance matrix); `Tests/QuantTests/KQuantQuantizeTests` holds it to llama.cpp's bytes.
+public protocol QuantizableFormat: BlockFormat {
+    /// Quantizes `count` values (a whole number of blocks) from `input` into `blocks`.
     static func quantize(_ input: UnsafePointer<Float>, into blocks: UnsafeMutableRawPointer, count: Int)
 }
 

@@ -65,7 +65,10 @@ struct EvalSweep: ParsableCommand {
 
     @OptionGroup var options: EvalModelOptions
 
-    static let precision: [Quantizer.Target] = [.f32, .f16, .q8_0, .q4_1, .q4_0]
+    /// Every target, most bits first (the order rows are reported in).
+    static let precision: [Quantizer.Target] = [
+        .f32, .f16, .q8_0, .q6_k, .q5_k_m, .q5_k, .q5_1, .q5_0, .q4_k_m, .q4_k, .q4_1, .q4_0, .q3_k_m, .q2_k,
+    ]
 
     func validate() throws {
         guard parsedTypes != nil else { throw ValidationError("--types takes a comma list of \(Quantizer.Target.allCases.map(\.rawValue).joined(separator: ", "))") }

@@ -1,7 +1,7 @@
 import LLMBase
 
 /// INT4 blocks, symmetric: one half scale per 32 weights, nibbles offset by 8.
-public enum Q4_0: QuantizableFormat {
+public enum Q4_0: DotFormat, QuantizableFormat {
     public typealias Block = BlockQ4_0
     public static var blockSize: Int { 32 }
     public static var blockBytes: Int { MemoryLayout<Block>.stride }

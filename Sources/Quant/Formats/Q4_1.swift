@@ -1,7 +1,7 @@
 import LLMBase
 
 /// INT4 blocks, asymmetric: half scale and half minimum per 32 weights.
-public enum Q4_1: QuantizableFormat {
+public enum Q4_1: DotFormat, QuantizableFormat {
     public typealias Block = BlockQ4_1
     public static var blockSize: Int { 32 }
     public static var blockBytes: Int { MemoryLayout<Block>.stride }

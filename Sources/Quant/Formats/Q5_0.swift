@@ -3,7 +3,7 @@ import LLMBase
 /// 5-bit blocks, symmetric: Q4_0's nibbles with a fifth bit per weight from `qh`, offset by 16.
 ///
 ///   x[j] = d·((lo(qs[j]) | bit j of qh << 4) − 16),  x[j+16] = d·((hi(qs[j]) | bit j+16 of qh << 4) − 16)
-public enum Q5_0: DotFormat, ElementwiseFormat {
+public enum Q5_0: DotFormat, QuantizableFormat, ElementwiseFormat {
     public typealias Block = BlockQ5_0
     public static var encoding: WeightEncoding { .q5_0 }
     public static var blockSize: Int { 32 }
@@ -51,7 +51,7 @@ public enum Q5_0: DotFormat, ElementwiseFormat {
 /// 5-bit blocks, asymmetric: Q4_1's nibbles with a fifth bit per weight from `qh`.
 ///
 ///   x[j] = d·(lo(qs[j]) | bit j of qh << 4) + m,  x[j+16] = d·(hi(qs[j]) | bit j+16 of qh << 4) + m
-public enum Q5_1: DotFormat, ElementwiseFormat {
+public enum Q5_1: DotFormat, QuantizableFormat, ElementwiseFormat {
     public typealias Block = BlockQ5_1
     public static var encoding: WeightEncoding { .q5_1 }
     public static var blockSize: Int { 32 }
@@ -109,4 +109,57 @@ func fiveBitDot(qh: UInt32, qs: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> I
         s &+= lo &* Int32(x[j]) &+ hi &* Int32(x[j + 16])
     }
     return s
+}
+
+extension Q5_0 {
+    /// ggml's `quantize_row_q5_0_ref`, Q4_0's rule with 32 levels: the value of largest magnitude
+    /// maps to −16 (d = max/−16), each weight to ⌊x/d + 16.5⌋ capped at 31; the fifth bits gather
+    /// into `qh` (bit j for weight j, bit j + 16 for weight j + 16).
+    public static func quantize(_ input: UnsafePointer<Float>, into blocks: UnsafeMutableRawPointer, count: Int) {
+        for b in 0..<(count / 32) {
+            let x = input + b * 32
+            var amax: Float = 0, peak: Float = 0
+            for i in 0..<32 where abs(x[i]) > amax { amax = abs(x[i]); peak = x[i] }
+            let d = peak / -16
+            let id: Float = d != 0 ? 1 / d : 0
+            let block = blocks + b * 22
+            block.storeBytes(of: halfBitsFromFloat(d), toByteOffset: 0, as: UInt16.self)
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let lo = UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: Int(x[j] * id + 16.5))))
+                let hi = UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: Int(x[j + 16] * id + 16.5))))
+                block.storeBytes(of: (lo & 0x0F) | ((hi & 0x0F) << 4), toByteOffset: 6 + j, as: UInt8.self)
+                qh |= UInt32(lo >> 4) << UInt32(j) | UInt32(hi >> 4) << UInt32(j + 16)
+            }
+            block.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self)
+        }
+    }
+}
+
+extension Q5_1 {
+    /// ggml's `quantize_row_q5_1_ref`, Q4_1's rule with 32 levels: d = (max − min)/31, the minimum
+    /// stored as is, each weight to ⌊(x − min)/d + 0.5⌋; fifth bits into `qh` as in Q5_0.
+    public static func quantize(_ input: UnsafePointer<Float>, into blocks: UnsafeMutableRawPointer, count: Int) {
+        for b in 0..<(count / 32) {
+            let x = input + b * 32
+            var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+            for i in 0..<32 {
+                if x[i] < lo { lo = x[i] }
+                if x[i] > hi { hi = x[i] }
+            }
+            let d = (hi - lo) / 31
+            let id: Float = d != 0 ? 1 / d : 0
+            let block = blocks + b * 24
+            block.storeBytes(of: halfBitsFromFloat(d), toByteOffset: 0, as: UInt16.self)
+            block.storeBytes(of: halfBitsFromFloat(lo), toByteOffset: 2, as: UInt16.self)
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let q0 = UInt8(truncatingIfNeeded: Int((x[j] - lo) * id + 0.5))
+                let q1 = UInt8(truncatingIfNeeded: Int((x[j + 16] - lo) * id + 0.5))
+                block.storeBytes(of: (q0 & 0x0F) | ((q1 & 0x0F) << 4), toByteOffset: 8 + j, as: UInt8.self)
+                qh |= UInt32((q0 >> 4) & 1) << UInt32(j) | UInt32((q1 >> 4) & 1) << UInt32(j + 16)
+            }
+            block.storeBytes(of: qh, toByteOffset: 4, as: UInt32.self)
+        }
+    }
 }

@@ -9,7 +9,7 @@ import LLMBase
 /// 128h + 64 + l (high); ql[64h + 32 + l] holds 128h + 32 + l and 128h + 96 + l; qh[32h + l]
 /// holds the top two bits of those four weights in bits 0–1, 2–3, 4–5 and 6–7.
 /// An activation block of 32 spans two sub-blocks, so the dot keeps two integer sums per block.
-public enum Q6_K: DotFormat, ElementwiseFormat {
+public enum Q6_K: DotFormat, QuantizableFormat, ElementwiseFormat {
     public typealias Block = BlockQ6_K
     public static var encoding: WeightEncoding { .q6_K }
     public static var blockSize: Int { 256 }
@@ -91,5 +91,62 @@ public enum Q6_K: DotFormat, ElementwiseFormat {
             total += halfToFloat(block.loadUnaligned(fromByteOffset: 208, as: UInt16.self)) * scaled
         }
         return total
+    }
+}
+
+extension Q6_K {
+    /// ggml's `quantize_row_q6_K_ref`. Each sub-block of 16 gets a symmetric scale from
+    /// `searchScaleSymmetric` (levels −32...31); the sub-block scales are quantized to signed 8 bits
+    /// against the one of largest magnitude (d = −max/128, so that one maps to −128), and the
+    /// levels are recomputed against the stored, rounded scales. A super-block whose scales are all
+    /// below `groupMaxEpsilon` is stored as zeros; a sub-block whose stored scale is 0 keeps the
+    /// search's levels.
+    public static func quantize(_ input: UnsafePointer<Float>, into blocks: UnsafeMutableRawPointer, count: Int) {
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { levels in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { scaleBuffer in
+                let L = levels.baseAddress!, scales = scaleBuffer.baseAddress!
+                for b in 0..<(count / 256) {
+                    let x = input + b * 256
+                    let block = blocks + b * 210
+                    var maxScale: Float = 0, maxAbsScale: Float = 0
+                    for s in 0..<16 {
+                        scales[s] = searchScaleSymmetric(16, nmax: 32, x + 16 * s, L + 16 * s)
+                        if abs(scales[s]) > maxAbsScale {
+                            maxAbsScale = abs(scales[s])
+                            maxScale = scales[s]
+                        }
+                    }
+                    if maxAbsScale < groupMaxEpsilon {
+                        block.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
+                        continue
+                    }
+                    let iscale = -128 / maxScale
+                    block.storeBytes(of: halfBitsFromFloat(1 / iscale), toByteOffset: 208, as: UInt16.self)
+                    let sc = (block + 192).assumingMemoryBound(to: Int8.self)
+                    for s in 0..<16 { sc[s] = Int8(truncatingIfNeeded: min(127, nearestInt(iscale * scales[s]))) }
+                    let d = floatFromHalfBits(block.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+                    for s in 0..<16 {
+                        let ds = d * Float(sc[s])
+                        if ds == 0 { continue }
+                        for i in 0..<16 {
+                            L[16 * s + i] = Int8(max(-32, min(31, nearestInt(x[16 * s + i] / ds))) + 32)
+                        }
+                    }
+                    // Per half h: low nibbles of weights 128h + l and + 64 share ql[64h + l], those of
+                    // + 32 and + 96 share ql[64h + 32 + l]; the four top-bit pairs fill qh[32h + l].
+                    for h in 0..<2 {
+                        let ql = (block + 64 * h).assumingMemoryBound(to: UInt8.self)
+                        let qh = (block + 128 + 32 * h).assumingMemoryBound(to: UInt8.self)
+                        let y = L + 128 * h
+                        for l in 0..<32 {
+                            let q1 = UInt8(y[l]), q2 = UInt8(y[l + 32]), q3 = UInt8(y[l + 64]), q4 = UInt8(y[l + 96])
+                            ql[l] = (q1 & 0x0F) | ((q3 & 0x0F) << 4)
+                            ql[l + 32] = (q2 & 0x0F) | ((q4 & 0x0F) << 4)
+                            qh[l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
+                        }
+                    }
+                }
+            }
+        }
     }
 }

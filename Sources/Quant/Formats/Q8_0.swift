@@ -1,7 +1,7 @@
 import LLMBase
 
 /// INT8 blocks: one half scale per 32 weights.
-public enum Q8_0: QuantizableFormat {
+public enum Q8_0: DotFormat, QuantizableFormat {
     public typealias Block = BlockQ8_0
     public static var blockSize: Int { 32 }
     public static var blockBytes: Int { MemoryLayout<Block>.stride }

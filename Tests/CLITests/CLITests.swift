@@ -202,6 +202,33 @@ import Testing
         #expect(page.contains("Distillation payback") && page.contains("$14,400") && page.contains("payback 19.0 days"))
     }
 
+    /// A sweep from a full-precision source (a synthetic F32 model with 256-wide rows, so every
+    /// K-quant applies): the report says the deltas measure weight quantization, and the KL
+    /// divergence against the exact source falls in the order of the bits per weight.
+    @Test func sweepFromAnF32SourceOrdersTypesByPrecision() throws {
+        let source = try TinyLlama(layers: 2, hidden: 256, feedForward: 512, heads: 4, kvHeads: 2, context: 64, seed: 11).writeTemporary()
+        let text = Fixtures.temporaryPath(".txt"), work = Fixtures.temporaryPath("-sweep")
+        defer { unlink(source); unlink(text); try? FileManager.default.removeItem(atPath: work) }
+        var rng: UInt64 = 5
+        let words = (0..<900).map { _ -> String in
+            rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return ["ab", "a", "b", "cab", "abc", "zz", "ka"][Int(rng >> 33) % 7]
+        }
+        try Data(words.joined(separator: " ").utf8).write(to: URL(fileURLWithPath: text))
+        let r = try Fixtures.runSwiftlet(["eval", "sweep", "-m", source, "-f", text, "--ctx", "64", "--types", "q8_0,q6_k,q5_k_m,q4_k_m,q4_0",
+                                          "--bench-prompt", "8", "--bench-gen", "4", "--work-dir", work, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect((o?["source"] as? [String: Any])?["full_precision"] as? Bool == true)
+        #expect((o?["deltas_measure"] as? String)?.contains("quantizing its weights") == true)
+        let rows = o?["rows"] as? [[String: Any]] ?? []
+        #expect(rows.map { $0["label"] as? String } == ["source, exact", "source, auto", "q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0"])
+        let kl = rows.dropFirst(2).map { $0["kl_divergence"] as? Double ?? .nan }
+        #expect(zip(kl, kl.dropFirst()).allSatisfy { $0 < $1 }, "KL by type: \(kl)")
+        let bits = rows.dropFirst(2).map { $0["bits_per_weight"] as? Double ?? .nan }
+        #expect(zip(bits, bits.dropFirst()).allSatisfy { $0 > $1 }, "bits per weight: \(bits)")
+    }
+
     /// A reduced sweep of the default model over four types (what fits in CI), as JSON, then the
     /// report charting it.
     @Test func sweepOverFourTypesAndReportIt() throws {

@@ -162,7 +162,10 @@ public struct CostAnalysis: Sendable {
 
         assumptions.append("$ per 1M tokens = $/hour ÷ (tokens/s × 3600) × 10⁶, divided by the utilization (average load ÷ fleet capacity); 'full' columns assume 100% utilization")
         assumptions.append("instance time per request = uncached prompt tokens ÷ prefill rate + output tokens ÷ decode rate, at the concurrency with the lowest cost\(w.maxTPOT.map { " whose p95 time per output token is ≤ \(Self.ms($0))" } ?? "")")
-        assumptions.append("prompt tokens served from the prefix cache (\(Self.percent(w.cachedShare))) need no prefill when self-hosted; managed, they are billed at the cached-input price where one exists (batch: no caching)")
+        assumptions.append("prompt tokens served from the prefix cache (\(Self.percent(w.cachedShare))) need no prefill when self-hosted, but the decode steps attend to them (the built-in benchmark keeps them in context); managed, they are billed at the cached-input price where one exists (batch: no caching)")
+        if w.cachedShare > 0 {
+            assumptions.append("each cached prefix is written once per \(Self.fixed(w.cacheReadsPerWrite, 0)) reads (--cache-reads-per-write): those writes, part of the uncached tokens, are billed at the cache-write price where the catalogue has one (Claude: 1.25× input; Nova: the input price)")
+        }
         assumptions.append("fleet sized for the peak: average ÷ peak = \(Self.percent(w.averageToPeak)); instances rounded up; \(Int(CostModel.hoursPerMonth)) hours a month, always on")
         assumptions.append("fleet of at least \(team.minInstances) instance\(team.minInstances == 1 ? "" : "s") for availability (--min-instances)"
                            + (team.fixedMonthly > 0 ? "; plus $\(Self.fixed(team.fixedMonthly, 0))/month of engineering and operations time (--fixed-monthly)"

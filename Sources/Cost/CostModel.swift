@@ -37,6 +37,10 @@ public struct Workload: Sendable, Equatable {
     public var averageToPeak: Double
     /// Upper bound on time per output token at p95, seconds (nil: none).
     public var maxTPOT: Double?
+    /// How many times a cached prefix is read per time it is written (a managed cache's writes
+    /// cost more for some models): the cache writes are cached tokens ÷ this, taken from the
+    /// uncached tokens, which include them.
+    public var cacheReadsPerWrite: Double = 10
 
     public init(requestsPerDay: Double, promptTokens: Double, outputTokens: Double, cachedShare: Double = 0,
                 averageToPeak: Double = 1, maxTPOT: Double? = nil) {
@@ -49,6 +53,8 @@ public struct Workload: Sendable, Equatable {
     public var peakRequestsPerSecond: Double { averageRequestsPerSecond / averageToPeak }
     public var uncachedPromptTokens: Double { promptTokens * (1 - cachedShare) }
     public var cachedPromptTokens: Double { promptTokens * cachedShare }
+    /// Prompt tokens per request that write a prefix to a managed cache (part of the uncached ones).
+    public var cacheWriteTokens: Double { min(uncachedPromptTokens, cachedPromptTokens / max(cacheReadsPerWrite, 1e-9)) }
     public var tokensPerRequest: Double { promptTokens + outputTokens }
 }
 
@@ -204,7 +210,8 @@ public struct ManagedCost: Sendable, Equatable {
 
     public init(model m: ManagedPrice, workload w: Workload) {
         model = m
-        perRequest = m.dollars(uncachedInput: w.uncachedPromptTokens, cachedInput: w.cachedPromptTokens, output: w.outputTokens)
+        perRequest = m.dollars(uncachedInput: w.uncachedPromptTokens, cachedInput: w.cachedPromptTokens, output: w.outputTokens,
+                               cacheWrites: w.cacheWriteTokens)
         monthly = perRequest * w.requestsPerMonth
         if let bi = m.batchInputPerMillion, let bo = m.batchOutputPerMillion {
             batchPerRequest = (w.promptTokens * bi + w.outputTokens * bo) / 1e6

@@ -42,12 +42,17 @@ public struct ManagedPrice: Codable, Sendable, Equatable {
     public var batchOutputPerMillion: Double?
     /// The price of prompt tokens read from the provider's prompt cache.
     public var cachedInputPerMillion: Double?
+    /// The price of prompt tokens written to the cache, where it differs from the input price
+    /// (Claude: 1.25× input; Nova writes at the input price, so nil).
+    public var cacheWriteInputPerMillion: Double?
     public var source: String
     public var date: String
 
     public init(name: String, displayName: String, provider: String = "Amazon Bedrock", region: String = "us-east-1",
                 inputPerMillion: Double, outputPerMillion: Double, batchInputPerMillion: Double? = nil,
-                batchOutputPerMillion: Double? = nil, cachedInputPerMillion: Double? = nil, source: String, date: String) {
+                batchOutputPerMillion: Double? = nil, cachedInputPerMillion: Double? = nil, cacheWriteInputPerMillion: Double? = nil,
+                source: String, date: String) {
+        self.cacheWriteInputPerMillion = cacheWriteInputPerMillion
         self.name = name; self.displayName = displayName; self.provider = provider; self.region = region
         self.inputPerMillion = inputPerMillion; self.outputPerMillion = outputPerMillion
         self.batchInputPerMillion = batchInputPerMillion; self.batchOutputPerMillion = batchOutputPerMillion
@@ -55,16 +60,19 @@ public struct ManagedPrice: Codable, Sendable, Equatable {
     }
 
     /// On-demand dollars for these token counts: cached prompt tokens at the cached-input price
-    /// where there is one, else at the input price.
-    public func dollars(uncachedInput: Double, cachedInput: Double, output: Double) -> Double {
-        (uncachedInput * inputPerMillion + cachedInput * (cachedInputPerMillion ?? inputPerMillion) + output * outputPerMillion) / 1e6
+    /// where there is one, else at the input price; `cacheWrites` of the uncached tokens (the
+    /// misses that put a prefix in the cache) at the cache-write price where it differs.
+    public func dollars(uncachedInput: Double, cachedInput: Double, output: Double, cacheWrites: Double = 0) -> Double {
+        let writes = min(max(cacheWrites, 0), uncachedInput)
+        return ((uncachedInput - writes) * inputPerMillion + writes * (cacheWriteInputPerMillion ?? inputPerMillion)
+                + cachedInput * (cachedInputPerMillion ?? inputPerMillion) + output * outputPerMillion) / 1e6
     }
 
     enum CodingKeys: String, CodingKey {
         case name, provider, region, source, date
         case displayName = "display_name", inputPerMillion = "input_per_million", outputPerMillion = "output_per_million"
         case batchInputPerMillion = "batch_input_per_million", batchOutputPerMillion = "batch_output_per_million"
-        case cachedInputPerMillion = "cached_input_per_million"
+        case cachedInputPerMillion = "cached_input_per_million", cacheWriteInputPerMillion = "cache_write_input_per_million"
     }
 }
 
@@ -180,6 +188,7 @@ public struct PriceCatalogue: Codable, Sendable {
                                 inputPerMillion: try e.positive("input_per_million"), outputPerMillion: try e.positive("output_per_million"),
                                 batchInputPerMillion: batchIn, batchOutputPerMillion: batchOut,
                                 cachedInputPerMillion: try e.optionalPositive("cached_input_per_million", allowZero: true),
+                                cacheWriteInputPerMillion: try e.optionalPositive("cache_write_input_per_million"),
                                 source: try e.string("source"), date: try e.date())
         }
         catalogue.discounts = try entries(object, "discounts", origin) { (e: Entry) throws(PriceError) in

@@ -80,6 +80,9 @@ struct CostOptions: ParsableArguments {
     @Option(help: "Share of prompt tokens served from the prefix cache, 0…1.")
     var cachedShare: Double = 0
 
+    @Option(help: "With --cached-share: reads of a cached prefix per write (managed caches bill writes at a premium for some models).")
+    var cacheReadsPerWrite: Double = 10
+
     @Option(help: "Average load ÷ peak load, in (0, 1]: the fleet is sized for the peak.")
     var averageToPeak: Double = 0.5
 
@@ -110,6 +113,7 @@ struct CostOptions: ParsableArguments {
         guard fixedMonthly >= 0 && fixedMonthly.isFinite else { throw ValidationError("--fixed-monthly must be ≥ 0") }
         guard promptTokens >= 0, outputTokens >= 1 else { throw ValidationError("--prompt-tokens must be ≥ 0 and --output-tokens ≥ 1") }
         guard (0...1).contains(cachedShare) else { throw ValidationError("--cached-share must be in 0…1") }
+        guard cacheReadsPerWrite >= 1 && cacheReadsPerWrite.isFinite else { throw ValidationError("--cache-reads-per-write must be ≥ 1") }
         guard averageToPeak > 0 && averageToPeak <= 1 else { throw ValidationError("--average-to-peak must be in (0, 1]") }
         if let r = requestsPerDay, !(r > 0 && r.isFinite) { throw ValidationError("--requests-per-day must be > 0") }
         if let t = tokensPerMonth, !(t > 0 && t.isFinite) { throw ValidationError("--tokens-per-month must be > 0") }
@@ -126,8 +130,9 @@ struct CostOptions: ParsableArguments {
         let compared = try catalogue.managedModels(compare?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [])
         let perRequest = promptTokens + outputTokens
         let perDay = requestsPerDay ?? tokensPerMonth.map { $0 / perRequest / (CostModel.hoursPerMonth / 24) } ?? 100_000
-        let workload = Workload(requestsPerDay: perDay, promptTokens: promptTokens, outputTokens: outputTokens, cachedShare: cachedShare,
+        var workload = Workload(requestsPerDay: perDay, promptTokens: promptTokens, outputTokens: outputTokens, cachedShare: cachedShare,
                                 averageToPeak: averageToPeak, maxTPOT: maxTpotMs.map { $0 / 1000 })
+        workload.cacheReadsPerWrite = cacheReadsPerWrite
 
         var measurements = try benchFiles.map { (path) throws -> BenchMeasurement in try BenchMeasurement.load(path) }
         if measurements.isEmpty { measurements = [try measure(workload)] }

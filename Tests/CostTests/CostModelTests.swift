@@ -78,6 +78,20 @@ import Testing
         #expect(Self.close(p.perRequest, 1200e-6) && p.batchMonthly == nil)
     }
 
+    /// Cache writes at a premium: 500 cached tokens read once per 10 writes = 50 write tokens a
+    /// request, taken from the 500 uncached ones: 450 × $1 + 50 × $1.25 + 500 × $0.10 + 100 × $2.
+    @Test func cacheWritesAtThePremiumPrice() {
+        var model = Self.managedModel
+        model.cacheWriteInputPerMillion = 1.25
+        var w = Self.workload
+        w.cacheReadsPerWrite = 10
+        #expect(Self.close(w.cacheWriteTokens, 50))
+        let expected: Double = (450.0 + 62.5 + 50.0 + 200.0) / 1e6
+        #expect(Self.close(ManagedCost(model: model, workload: w).perRequest, expected))
+        // Without a write price (Nova), writes cost the input price: as before.
+        #expect(Self.close(ManagedCost(model: Self.managedModel, workload: w).perRequest, 750e-6))
+    }
+
     @Test func breakEvenWhereTheManagedLineCrossesTheFirstStep() {
         let m = ManagedCost(model: Self.managedModel, workload: Self.workload)
         // $0.36/h: $262.80 a month ÷ $0.00075 a request = 350,400 requests, within one instance's 525,600.

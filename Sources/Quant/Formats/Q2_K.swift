@@ -184,14 +184,8 @@ extension Q3_K {
                 for b in 0..<(count / 256) {
                     let x = input + b * 256
                     let block = blocks + b * 110
-                    var maxScale: Float = 0, amax: Float = 0
-                    for s in 0..<16 {
-                        scales[s] = searchScaleQ3(16, nmax: 4, x + 16 * s, L + 16 * s)
-                        if abs(scales[s]) > amax {
-                            amax = abs(scales[s])
-                            maxScale = scales[s]
-                        }
-                    }
+                    for s in 0..<16 { scales[s] = searchScaleQ3(16, nmax: 4, x + 16 * s, L + 16 * s) }
+                    let maxScale = largestMagnitude(scales, 16).value
                     let packed = (block + 96).assumingMemoryBound(to: UInt8.self)
                     packed.update(repeating: 0, count: 12)
                     if maxScale != 0 {

@@ -108,14 +108,8 @@ extension Q6_K {
                 for b in 0..<(count / 256) {
                     let x = input + b * 256
                     let block = blocks + b * 210
-                    var maxScale: Float = 0, maxAbsScale: Float = 0
-                    for s in 0..<16 {
-                        scales[s] = searchScaleSymmetric(16, nmax: 32, x + 16 * s, L + 16 * s)
-                        if abs(scales[s]) > maxAbsScale {
-                            maxAbsScale = abs(scales[s])
-                            maxScale = scales[s]
-                        }
-                    }
+                    for s in 0..<16 { scales[s] = searchScaleSymmetric(16, nmax: 32, x + 16 * s, L + 16 * s) }
+                    let (maxScale, maxAbsScale) = largestMagnitude(scales, 16)
                     if maxAbsScale < groupMaxEpsilon {
                         block.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
                         continue

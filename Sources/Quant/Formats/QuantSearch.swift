@@ -103,11 +103,7 @@ func searchScaleMin(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>, weights w:
 /// scale 0. ggml's `make_qx_quants` with `rmse_type` 1 and no importance weights, the only way
 /// the reference Q6_K uses it.
 func searchScaleSymmetric(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-    var amax: Float = 0, peak: Float = 0
-    for i in 0..<n where abs(x[i]) > amax {
-        amax = abs(x[i])
-        peak = x[i]
-    }
+    let (peak, amax) = largestMagnitude(x, n)
     if amax < groupMaxEpsilon {
         for i in 0..<n { L[i] = 0 }
         return 0
@@ -151,11 +147,7 @@ func searchScaleSymmetric(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>, _ L:
 /// receives levels offset by nmax (0...2·nmax − 1); an all-zero group gets L = 0 and scale 0.
 /// ggml's `make_q3_quants` with `do_rmse`, as the reference Q3_K calls it.
 func searchScaleQ3(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-    var amax: Float = 0, peak: Float = 0
-    for i in 0..<n where abs(x[i]) > amax {
-        amax = abs(x[i])
-        peak = x[i]
-    }
+    let (peak, amax) = largestMagnitude(x, n)
     if amax < groupMaxEpsilon {
         for i in 0..<n { L[i] = 0 }
         return 0
@@ -192,4 +184,16 @@ func searchScaleQ3(_ n: Int, nmax: Int32, _ x: UnsafePointer<Float>, _ L: Unsafe
     }
     for i in 0..<n { L[i] = L[i] &+ Int8(truncatingIfNeeded: nmax) }
     return sumL2 > 0 ? sumLX / sumL2 : 0
+}
+
+/// The value of largest magnitude among x[0..<n], and that magnitude; the first one on ties, as
+/// ggml scans (a strict `>`), which the byte-identical quantizers rely on.
+@inline(__always)
+func largestMagnitude(_ x: UnsafePointer<Float>, _ n: Int) -> (value: Float, magnitude: Float) {
+    var magnitude: Float = 0, value: Float = 0
+    for i in 0..<n where abs(x[i]) > magnitude {
+        magnitude = abs(x[i])
+        value = x[i]
+    }
+    return (value, magnitude)
 }

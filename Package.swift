@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "OpenAIAPI", dependencies: ["Engine", "Sampling", "Tokenizer"]),
         // Prices and the cost arithmetic: the catalogue is data (Resources/prices.json, built from
         // ../shared/pricing/prices.md), found beside the executable at run time.
-        .target(name: "Cost", resources: [.copy("Resources/prices.json")]),
+        .target(name: "Cost", dependencies: ["LLMBase"], resources: [.copy("Resources/prices.json")]),
         // Perplexity, multiple-choice accuracy and KL divergence on the real forward pass.
         .target(name: "Evaluation", dependencies: ["Models", "Tokenizer", "Sampling"], swiftSettings: nativeRelease),
         .target(name: "Server", dependencies: [
@@ -121,7 +121,7 @@ let package = Package(
             "Server", "Engine", "Models", "Tokenizer", "OpenAIAPI", "SwiftletTesting", "Cost",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "CostTests", dependencies: ["Cost"]),
+        .testTarget(name: "CostTests", dependencies: ["Cost", "Sampling"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "CLITests", dependencies: ["SwiftletTesting"]),
     ]

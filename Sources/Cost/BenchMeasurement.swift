@@ -59,8 +59,8 @@ public struct BenchMeasurement: Sendable, Equatable {
                 // `bench --shared-prefix` counts prompt tokens served from the cache in its prompt
                 // rate; the cost model charges only uncached tokens to the prefill rate, so the
                 // rate is taken back to computed tokens per second (no double discount).
-                let hit = min(max(num(o, "cache_hit_rate") ?? 0, 0), 0.999)
-                levels.append(Throughput(concurrency: Int(c), promptTokensPerSecond: pp * (1 - hit), outputTokensPerSecond: tg, tpotP95: tpot / 1000))
+                levels.append(Throughput(concurrency: Int(c), promptTokensPerSecond: Throughput.computedPromptRate(pp, cacheHitRate: num(o, "cache_hit_rate") ?? 0),
+                                         outputTokensPerSecond: tg, tpotP95: tpot / 1000))
             }
             return BenchMeasurement(host: host, model: model, promptTokens: shape!.0, outputTokens: shape!.1, levels: levels, origin: origin)
         }

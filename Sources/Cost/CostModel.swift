@@ -1,4 +1,5 @@
 import Foundation
+import LLMBase
 
 /// The cost arithmetic, kept free of I/O so that every formula has a hand-computed test.
 ///
@@ -77,13 +78,16 @@ public struct Throughput: Sendable, Equatable {
 
     /// The median of several runs of one level, with their output rates kept for the spread.
     public static func median(of runs: [Throughput]) -> Throughput {
-        func median(_ v: [Double]) -> Double {
-            let s = v.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
-        return Throughput(concurrency: runs[0].concurrency, promptTokensPerSecond: median(runs.map(\.promptTokensPerSecond)),
-                          outputTokensPerSecond: median(runs.map(\.outputTokensPerSecond)), tpotP95: median(runs.map(\.tpotP95)),
-                          outputRuns: runs.map(\.outputTokensPerSecond))
+        Throughput(concurrency: runs[0].concurrency, promptTokensPerSecond: Statistics.median(runs.map(\.promptTokensPerSecond)),
+                   outputTokensPerSecond: Statistics.median(runs.map(\.outputTokensPerSecond)), tpotP95: Statistics.median(runs.map(\.tpotP95)),
+                   outputRuns: runs.map(\.outputTokensPerSecond))
+    }
+
+    /// The prefill rate of computed tokens from a rate that counts prompt tokens served from the
+    /// prefix cache too (a shared-prefix benchmark): the cost model charges only computed tokens
+    /// to the prefill rate, so the cache's discount must not be in the rate as well.
+    public static func computedPromptRate(_ rate: Double, cacheHitRate: Double) -> Double {
+        rate * (1 - min(max(cacheHitRate, 0), 0.999))
     }
 
     /// (largest − smallest) ÷ median of the output rates over the runs; nil for one run.

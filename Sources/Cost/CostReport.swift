@@ -220,7 +220,8 @@ public enum CostReport {
         return grouped(x.rounded())
     }
 
-    static func grouped(_ x: Double) -> String {
+    /// An integer with thousands separators: 912500000 → "912,500,000".
+    public static func grouped(_ x: Double) -> String {
         let digits = String(Int(x))
         var out = ""
         for (i, ch) in digits.reversed().enumerated() {

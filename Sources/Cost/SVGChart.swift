@@ -125,7 +125,8 @@ struct SVGChart {
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"system-ui, sans-serif\">\n"
         s += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>\n"
         s += "<text x=\"\(Self.f(left))\" y=\"20\" font-size=\"14\" font-weight=\"600\">\(Self.escape(title))</text>\n"
-        for t in Self.ticks(yRange) {
+        let yTicks = Self.ticks(yRange)
+        for t in yTicks {
             let y = py(t)
             s += "<line x1=\"\(Self.f(left))\" x2=\"\(Self.f(left + plotWidth))\" y1=\"\(Self.f(y))\" y2=\"\(Self.f(y))\" stroke=\"#e3e3e3\"/>\n"
             s += "<text x=\"\(Self.f(left - 6))\" y=\"\(Self.f(y + 4))\" font-size=\"11\" text-anchor=\"end\">\(axisLabel(t))</text>\n"
@@ -144,7 +145,7 @@ struct SVGChart {
         s += body
         // Everything else that carries text is an obstacle for the notes.
         var obstacles = [Box(x: left, y: 6, width: Self.textWidth(title) * 14 / 11, height: 18)]
-        for t in Self.ticks(yRange) { obstacles.append(Box(x: left - 6 - Self.textWidth(axisLabel(t)), y: py(t) - 7, width: Self.textWidth(axisLabel(t)), height: 13)) }
+        for t in yTicks { obstacles.append(Box(x: left - 6 - Self.textWidth(axisLabel(t)), y: py(t) - 7, width: Self.textWidth(axisLabel(t)), height: 13)) }
         for (i, t) in xs.enumerated() {
             let label = xTickLabels.map { $0[i] } ?? axisLabel(t), w = Self.textWidth(label)
             obstacles.append(Box(x: px(t) - w / 2, y: top + plotHeight + 6, width: w, height: 14))

@@ -1,4 +1,5 @@
 import Foundation
+import LLMBase
 import Models
 import Tokenizer
 

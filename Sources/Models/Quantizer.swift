@@ -144,13 +144,18 @@ public enum Quantizer {
                       weightCount: weightCount, convertedTensors: converted, keptTensors: kept)
     }
 
-    /// The type holding most of a file's 2-D weights (its precision as a quantization source), and
-    /// whether that is full precision (F32, F16, BF16).
-    public static func mainWeightType(_ gguf: GGUFFile) -> (type: GGMLType, fullPrecision: Bool)? {
+    /// A file as a quantization source, from its 2-D weights in one pass: the type holding most of
+    /// them, whether that is full precision (F32, F16, BF16), and the bits per weight over them all.
+    public static func mainWeightType(_ gguf: GGUFFile) -> (type: GGMLType, fullPrecision: Bool, bitsPerWeight: Double)? {
         var elements: [GGMLType: Int] = [:]
-        for t in gguf.tensors where t.dimensions.count == 2 { elements[t.type, default: 0] += t.elementCount }
+        var bytes = 0, count = 0
+        for t in gguf.tensors where t.dimensions.count == 2 {
+            elements[t.type, default: 0] += t.elementCount
+            bytes += gguf.data(for: t).count
+            count += t.elementCount
+        }
         guard let main = elements.max(by: { $0.value < $1.value })?.key else { return nil }
-        return (main, main == .f32 || main == .f16 || main == .bf16)
+        return (main, main == .f32 || main == .f16 || main == .bf16, Double(bytes * 8) / Double(count))
     }
 
     /// The type of every weight `quantize` converts, by tensor name; tensors absent from the map

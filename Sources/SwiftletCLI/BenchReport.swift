@@ -1,6 +1,7 @@
 import Cost
 import Engine
 import Foundation
+import LLMBase
 import GGUF
 import Kernels
 import Models

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import LLMBase
 
 /// `swiftlet bench --concurrency` results: one row (or JSON object) per concurrency level, each
 /// figure the median over the repetitions. With `--shared-prefix`, each level runs with and

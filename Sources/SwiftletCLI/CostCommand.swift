@@ -175,7 +175,7 @@ struct CostOptions: ParsableArguments {
                     try await bench.run(concurrency: level, promptTokens: prompt, genTokens: gen, sharedPrefix: cached, prefixCaching: cached > 0, seed: UInt64(repetition))
                 }
                 // The prefill rate of computed (uncached) tokens: the cost model charges only those.
-                runs[level, default: []].append(Throughput(concurrency: level, promptTokensPerSecond: l.promptTokensPerSecond * (1 - min(l.cacheHitRate, 0.999)),
+                runs[level, default: []].append(Throughput(concurrency: level, promptTokensPerSecond: Throughput.computedPromptRate(l.promptTokensPerSecond, cacheHitRate: l.cacheHitRate),
                                                            outputTokensPerSecond: l.genTokensPerSecond, tpotP95: l.tpotP95))
             }
         }

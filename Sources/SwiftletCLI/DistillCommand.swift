@@ -159,16 +159,12 @@ enum DistillReport {
 
 private func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
-/// Dollars with thousands separators and cents: 18000 → "18,000.00".
+/// Dollars with thousands separators and cents: 18000 → "18,000.00" (the payback is read to the
+/// cent, unlike the rounded dollars of `CostReport.money`).
 private func money(_ x: Double) -> String {
     let cents = (abs(x) * 100).rounded()
-    let whole = Int(cents / 100), frac = Int(cents.truncatingRemainder(dividingBy: 100))
-    return (x < 0 ? "-" : "") + count(Double(whole)) + "." + (frac < 10 ? "0" : "") + "\(frac)"
+    let frac = Int(cents.truncatingRemainder(dividingBy: 100))
+    return (x < 0 ? "-" : "") + CostReport.grouped((cents / 100).rounded(.down)) + "." + (frac < 10 ? "0" : "") + "\(frac)"
 }
 
-/// An integer with thousands separators: 912500000 → "912,500,000".
-private func count(_ x: Double) -> String {
-    var digits = String(Int(x.rounded())), out = ""
-    while digits.count > 3 { out = "," + digits.suffix(3) + out; digits.removeLast(3) }
-    return digits + out
-}
+private func count(_ x: Double) -> String { CostReport.grouped(x.rounded()) }

@@ -103,10 +103,7 @@ struct EvalSweep: ParsableCommand {
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
         let stem = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         let (file, ctx, limit) = (text.file, text.ctx, text.limit)
-        let sourceFile = try GGUFFile(path: model)
-        guard let source = Quantizer.mainWeightType(sourceFile) else { throw CLIError("\(model) holds no 2-D weights") }
-        let sourceWeights = sourceFile.tensors.filter { $0.dimensions.count == 2 }
-        let sourceBits = Double(sourceWeights.reduce(0) { $0 + sourceFile.data(for: $1).count }) * 8 / Double(max(1, sourceWeights.reduce(0) { $0 + $1.elementCount }))
+        guard let source = Quantizer.mainWeightType(try GGUFFile(path: model)) else { throw CLIError("\(model) holds no 2-D weights") }
         let sourceType = "\(source.type)".lowercased()
         let sourceBytes = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
         let measures = source.fullPrecision
@@ -142,7 +139,7 @@ struct EvalSweep: ParsableCommand {
             let tokenizer = try Tokenizer(gguf: gguf)
             var row = Row(label: run.label, type: run.type, note: run.note)
             row.fileBytes = run.report?.outputBytes ?? sourceBytes
-            row.bitsPerWeight = run.report?.bitsPerWeight ?? sourceBits
+            row.bitsPerWeight = run.report?.bitsPerWeight ?? source.bitsPerWeight
 
             stderrLine("\(step): speed (pp\(benchPrompt), tg\(benchGen))")
             let bench = ThroughputBenchmark(model: llama, repetitions: 2, kvCacheType: options.kvType)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Cost
+import Sampling
 
 /// The sweep chart printed q8_0 and q4_1 over each other when their figures matched: notes are
 /// now placed so that no two boxes intersect, whatever the points.
@@ -21,25 +22,12 @@ import Testing
     }
 
     @Test func seededRandomPointsNeverOverlap() {
-        var rng = SeededSplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
+        func unit() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
         var c = SVGChart(title: "t", xLabel: "x", yLabel: "y", x: 0...1, y: 0...1)
-        for i in 0..<12 { c.point(rng.unit(), rng.unit(), colour: "#000", note: "type \(i)") }
+        for i in 0..<12 { c.point(unit(), unit(), colour: "#000", note: "type \(i)") }
         _ = c.svg()
         let boxes = c.noteBoxes
         for i in boxes.indices { for j in boxes.indices where j > i { #expect(!boxes[i].intersects(boxes[j])) } }
     }
-}
-
-/// A tiny seeded generator for the test (SplitMix64).
-struct SeededSplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

@@ -46,7 +46,9 @@ def client_for(server, key=None):
 # MARK: helpers
 
 def wait_until(predicate, timeout, what, interval=0.05):
-    """Polls `predicate` until it returns something true; fails after `timeout` seconds."""
+    """Polls `predicate` until it returns something true; fails after `timeout` seconds. The states
+    waited on (a gauge in /metrics, a line in the server's log) have no notification to block on,
+    so this polls them; the sleep only paces the polling, it is never what is being tested."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -66,12 +66,14 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
+        // libnuma: NUMA nodes of the CPUs the compute threads are pinned to (Debian: libnuma-dev).
+        .systemLibrary(name: "CNUMA", path: "Sources/CNUMA", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
         .target(name: "CSupport"),
         .target(name: "LLMBase", swiftSettings: nativeRelease),
         .target(name: "GGUF", dependencies: ["LLMBase"]),
         .target(name: "Quant", dependencies: ["LLMBase"], swiftSettings: quantRelease),
         .target(name: "Kernels",
-                dependencies: ["LLMBase", "Quant", "CSupport", .target(name: "CBLAS", condition: .when(traits: ["OpenBLAS"]))],
+                dependencies: ["LLMBase", "Quant", "CSupport", "CNUMA", .target(name: "CBLAS", condition: .when(traits: ["OpenBLAS"]))],
                 swiftSettings: quantRelease),
         .target(name: "Tokenizer", dependencies: ["LLMBase", "GGUF"]),
         .target(name: "Sampling", dependencies: ["LLMBase"], swiftSettings: nativeRelease),

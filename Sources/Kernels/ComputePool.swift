@@ -7,7 +7,7 @@ import CSupport
 import Synchronization
 
 /// One pool of compute threads, sized to the cores, for the forward pass. The calling thread
-/// works too: a pool of N threads starts N − 1 workers.
+/// works too: a pool of N threads starts N − 1 workers, each pinned to a CPU (`ThreadPlacement`).
 ///
 /// A decode step runs a few hundred parallel loops per token, so handing out work must cost well
 /// under a microsecond: workers spin on a generation counter while work is frequent and sleep on
@@ -39,6 +39,9 @@ public final class ComputePool: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
         pthread_mutex_init(&callerMutex, nil)
         pthread_cond_init(&wakeup, nil)
+        #if canImport(Glibc)
+        let placement = threadCount > 1 && ThreadPlacement.enabled ? ThreadPlacement.cpuOrder() : nil
+        #endif
         for index in 1..<threadCount {
             var tid = pthread_t()
             let start = WorkerStart(pool: .passUnretained(self), index: index)
@@ -48,6 +51,9 @@ public final class ComputePool: @unchecked Sendable {
                 start.pool._withUnsafeGuaranteedRef { $0.workerLoop(index: start.index) }
                 return nil
             }, context)
+            #if canImport(Glibc)
+            ThreadPlacement.pin(tid, worker: index, order: placement)
+            #endif
             workerThreads.append(tid)
         }
     }

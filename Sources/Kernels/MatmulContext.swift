@@ -83,6 +83,49 @@ public final class MatmulContext: @unchecked Sendable {
         }
     }
 
+    /// y = x · wᵀ for two or three matrices that read the same input (Q, K and V of one norm; gate
+    /// and up). When all of them take the interleaved path with the same activation scaling, the
+    /// input is quantized once and their row groups are handed out as one job: the threads meet
+    /// once instead of once per matrix, and one matrix's last chunks overlap the next one's first
+    /// (decode runs hundreds of these per token; each meeting leaves a thread idle for part of a
+    /// chunk). Otherwise the matrices are multiplied one after another.
+    public func multiply(_ x: UnsafePointer<Float>, rows n: Int, _ a: (WeightMatrix, UnsafeMutablePointer<Float>),
+                         _ b: (WeightMatrix, UnsafeMutablePointer<Float>), _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil) {
+        func fusable(_ w: WeightMatrix) -> Bool {
+            w.columns == a.0.columns && w.format.blockSize == a.0.format.blockSize
+                && MatmulPlanner.path(backend, format: w.format, rows: n, interleaved: w.interleaved != nil) == .interleaved
+        }
+        guard fusable(a.0), fusable(b.0), c.map({ fusable($0.0) }) ?? true else {
+            multiply(x, rows: n, weight: a.0, into: a.1)
+            multiply(x, rows: n, weight: b.0, into: b.1, sameInput: true)
+            if let c { multiply(x, rows: n, weight: c.0, into: c.1, sameInput: true) }
+            return
+        }
+        precondition(n <= maxRows && a.0.columns <= maxColumns, "matmul scratch too small")
+        let group = a.0.format.blockSize == 256 ? 256 : 32
+        quantizeActivations(x, rows: n, columns: a.0.columns, group: group)
+        lastQuantized = (x, n, a.0.columns, group)
+        let groupsA = a.0.rows / InterleavedLayout.rows, groupsB = b.0.rows / InterleavedLayout.rows
+        let groupsC = (c?.0.rows ?? 0) / InterleavedLayout.rows
+        let total = groupsA + groupsB + groupsC
+        let chunkGroups = chunkRows(total * InterleavedLayout.rows, perThread: n > 1 ? 16 : 4) / InterleavedLayout.rows
+        let k = a.0.columns
+        let values = activations.values, scales = activations.scales, sums = activations.sums, halfSums = activations.halfSums
+        pool.parallelFor(chunks: (total + chunkGroups - 1) / chunkGroups) { chunk, _ in
+            let g0 = chunk * chunkGroups, g1 = min(total, g0 + chunkGroups)
+            // The part of this chunk's groups that falls in the matrix whose groups start at `first`.
+            func run(_ part: (WeightMatrix, UnsafeMutablePointer<Float>), first: Int, count: Int) {
+                let lo = max(g0, first), hi = min(g1, first + count)
+                guard lo < hi, let tiles = part.0.interleaved else { return }
+                InterleavedKernels.multiply(part.0.format, tiles, groups: (lo - first)..<(hi - first), columns: k, values: values,
+                                            scales: scales, sums: sums, halfSums: halfSums, rows: n, into: part.1, ldy: part.0.rows)
+            }
+            run(a, first: 0, count: groupsA)
+            run(b, first: groupsA, count: groupsB)
+            if let c { run(c, first: groupsA + groupsB, count: groupsC) }
+        }
+    }
+
     /// 8-bit activations of rows 0..<n, one scale per `group` values (32, or 256 for K-quant
     /// weights, whose dot kernels still read one scale per 32: the 8 of a group are equal).
     private func quantizeActivations(_ x: UnsafePointer<Float>, rows n: Int, columns k: Int, group: Int) {

@@ -14,17 +14,24 @@ import LLMBase
 ///   Q5_0:  dw·(dx·isum − 16·sx)       (quants are the five-bit values; the weight is value − 16)
 ///   Q5_1:  dw·dx·isum + mw·sx
 ///
-/// `multiply` runs the AVX-512 VNNI kernels where this build has them (`vectorized`), else the
-/// scalar twin `multiplyScalar`, which has the same signature and is what the tests hold the fast
-/// kernels to.
+/// `multiply` runs the AVX-512 VNNI kernels (x86_64) or the NEON dot-product kernels (arm64)
+/// where this build has them (`vectorized`), else the scalar twin `multiplyScalar`, which has the
+/// same signature and is what the tests hold the fast kernels to.
 public enum InterleavedKernels {
-    /// Whether this build multiplies with `vpdpbusd` (x86_64 built for a host with AVX-512 VNNI;
-    /// see Package.swift). Weights are interleaved at load only then.
-    public static var vectorized: Bool {
+    /// Whether this build multiplies with `vpdpbusd` (x86_64 built for a host with AVX-512 VNNI)
+    /// or `sdot` (arm64 built for a CPU with the dot-product extension; see Package.swift).
+    /// Weights are interleaved at load only then.
+    public static var vectorized: Bool { instructionSet != nil }
+
+    /// The kernel path this build compiled: the instruction set of the interleaved kernels, or nil
+    /// for the portable Swift-SIMD row kernels.
+    public static var instructionSet: String? {
         #if SWIFTLET_AVX512_VNNI
-        return true
+        return "AVX-512 VNNI (vpdpbusd)"
+        #elseif SWIFTLET_NEON_DOTPROD
+        return "NEON dot product (sdot)"
         #else
-        return false
+        return nil
         #endif
     }
 
@@ -44,6 +51,19 @@ public enum InterleavedKernels {
         case .q8_0: VNNIKernels.multiply(VNNIQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         case .q5_0: VNNIKernels.multiply(VNNIQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         case .q5_1: VNNIKernels.multiply(VNNIQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        default: break
+        }
+        #elseif SWIFTLET_NEON_DOTPROD
+        switch encoding {
+        case .q4_K: NEONKQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q6_K:
+            guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
+            NEONKQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
+        case .q4_0: NEONKernels.multiply(NEONQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q4_1: NEONKernels.multiply(NEONQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q8_0: NEONKernels.multiply(NEONQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q5_0: NEONKernels.multiply(NEONQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q5_1: NEONKernels.multiply(NEONQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
         default: break
         }
         #else

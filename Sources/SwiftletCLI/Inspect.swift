@@ -27,7 +27,7 @@ struct Inspect: ParsableCommand {
         let arch = (try? ModelLoader.architecture(of: gguf)) ?? "?"
         let supported = ModelLoader.supportedArchitectures
         out += "  architecture: \(arch) (\(supported.contains(arch) ? "supported" : "NOT supported; supported: \(supported.joined(separator: ", "))"))\n"
-        out += "  matmul ISA: \(InterleavedKernels.vectorized ? "AVX-512 VNNI interleaved kernels compiled in" : "portable Swift SIMD (no VNNI kernels in this build)")\n"
+        out += "  matmul ISA: \(InterleavedKernels.instructionSet.map { "\($0) kernels on interleaved tiles compiled in" } ?? "portable Swift SIMD (no VNNI or NEON dot-product kernels in this build)")\n"
         out += "  tensor types, on the auto backend:\n"
         var counts: [GGMLType: (matrices: Int, vectors: Int)] = [:]
         for t in gguf.tensors {
@@ -47,11 +47,12 @@ struct Inspect: ParsableCommand {
         if matrices == 0 { return "read as F32" }
         if e == .f32 { return "F32: SIMD dot for one row, BLAS sgemm for batches" }
         guard e.keptInEncoding else { return "dequantized to F32 at load (8–16× its size in memory), F32 kernels" }
-        let decode = MatmulPlanner.path(.auto, format: e, rows: 1, interleaved: InterleavedKernels.vectorized && InterleavedLayout.tileBytes(e) != nil)
-        let batch = MatmulPlanner.path(.auto, format: e, rows: 512, interleaved: InterleavedKernels.vectorized && InterleavedLayout.tileBytes(e) != nil)
+        let tiled = InterleavedKernels.vectorized && (InterleavedLayout.tileBytes(e) ?? KQuantTiles.tileBytes(e)) != nil
+        let decode = MatmulPlanner.path(.auto, format: e, rows: 1, interleaved: tiled)
+        let batch = MatmulPlanner.path(.auto, format: e, rows: 512, interleaved: tiled)
         func name(_ p: MatmulPath) -> String {
             switch p {
-            case .interleaved: return "VNNI vpdpbusd on 8-row interleaved tiles"
+            case .interleaved: return "\(InterleavedKernels.instructionSet ?? "?") on 8-row interleaved tiles"
             case .integer: return e.blockSize == 256 ? "integer dot, 8-bit activations per 256 (Q8_K)" : "integer dot, 8-bit activations per 32"
             case .panel: return "F32 panels dequantized per 4 rows"
             case .blas: return "BLAS sgemm on dequantized tiles"

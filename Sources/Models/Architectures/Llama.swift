@@ -95,9 +95,7 @@ public final class LlamaModel: CausalLM, @unchecked Sendable {
         for (l, layer) in w.layers.enumerated() {
             // 2. Attention: RMSNorm → Q, K, V → RoPE, cache, attention → output projection → residual.
             Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: c.rmsEpsilon, into: xn, pool: pool)
-            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
-            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, (layer.wq, s.q.pointer), (layer.wk, s.k.pointer), (layer.wv, s.v.pointer))
             Attention.run(layer: l, attention, rope: rope, batch: batch, cache: cache, scratch: s, pool: pool)
             mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
             Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)

@@ -87,9 +87,7 @@ public final class Phi3Model: CausalLM, @unchecked Sendable {
             // 2. Attention: RMSNorm → Q, K, V (row views of the fused matrix) → RoPE (NEOX),
             //    cache, attention → output projection → residual.
             Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: eps, into: xn, pool: pool)
-            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
-            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, (layer.wq, s.q.pointer), (layer.wk, s.k.pointer), (layer.wv, s.v.pointer))
             Attention.run(layer: l, attention, rope: rope, batch: batch, cache: cache, scratch: s, pool: pool)
             mm.multiply(s.attention.pointer, rows: n, weight: layer.wo, into: s.projected.pointer)
             Norms.addRows(s.projected.pointer, into: x, n, width: dim, pool: pool)

@@ -88,9 +88,7 @@ public final class Qwen2Model: CausalLM, @unchecked Sendable {
             // 2. Attention: RMSNorm → Q, K, V with their biases → RoPE (NEOX), cache, attention →
             //    output projection → residual.
             Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: c.rmsEpsilon, into: xn, pool: pool)
-            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
-            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, (layer.wq, s.q.pointer), (layer.wk, s.k.pointer), (layer.wv, s.v.pointer))
             Norms.addBias(layer.bq, to: s.q.pointer, n, width: c.queryDim, pool: pool)
             Norms.addBias(layer.bk, to: s.k.pointer, n, width: c.kvDim, pool: pool)
             Norms.addBias(layer.bv, to: s.v.pointer, n, width: c.kvDim, pool: pool)

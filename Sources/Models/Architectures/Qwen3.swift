@@ -86,9 +86,7 @@ public final class Qwen3Model: CausalLM, @unchecked Sendable {
             // 2. Attention: RMSNorm → Q, K, V → per-head RMSNorm of Q and K → RoPE (NEOX), cache,
             //    attention → output projection → residual.
             Norms.rows(x, n, width: dim, weight: layer.attentionNorm, epsilon: eps, into: xn, pool: pool)
-            mm.multiply(xn, rows: n, weight: layer.wq, into: s.q.pointer)
-            mm.multiply(xn, rows: n, weight: layer.wk, into: s.k.pointer, sameInput: true)
-            mm.multiply(xn, rows: n, weight: layer.wv, into: s.v.pointer, sameInput: true)
+            mm.multiply(xn, rows: n, (layer.wq, s.q.pointer), (layer.wk, s.k.pointer), (layer.wv, s.v.pointer))
             Norms.perHead(s.q.pointer, n, heads: c.heads, headDim: c.headDim, weight: layer.queryNorm, epsilon: eps, pool: pool)
             Norms.perHead(s.k.pointer, n, heads: c.kvHeads, headDim: c.headDim, weight: layer.keyNorm, epsilon: eps, pool: pool)
             Attention.run(layer: l, attention, rope: rope, batch: batch, cache: cache, scratch: s, pool: pool)

@@ -13,8 +13,7 @@ public enum FeedForward {
         for first in stride(from: 0, to: n, by: s.feedForwardRows) {
             let rows = min(s.feedForwardRows, n - first)
             let input = s.xNorm.pointer + first * gate.columns
-            mm.multiply(input, rows: rows, weight: gate, into: s.gate.pointer)
-            mm.multiply(input, rows: rows, weight: up, into: s.up.pointer, sameInput: true)
+            mm.multiply(input, rows: rows, (gate, s.gate.pointer), (up, s.up.pointer))
             switch activation {
             case .silu:
                 pool.forEachRow(rows) { i in Elementwise.swiGLU(s.gate.pointer + i * ffn, up: s.up.pointer + i * ffn, count: ffn) }

@@ -1,0 +1,160 @@
+#if SWIFTLET_NEON_DOTPROD
+import _Builtin_intrinsics.arm.neon
+import LLMBase
+
+// The arm64 kernels behind `InterleavedKernels.multiply` for K-quant tiles (`KQuantTiles`), as
+// the VNNI ones in `KQuantTiles+VNNI.swift`: per 32-weight block and activation row, 16 `sdot` on
+// the block's unpacked operands (Q6_K: in two sums, one per 16-weight sub-block), then the 8 rows'
+// block scales — super-block half × sub-block integer — and one or two FMAs. The operands and
+// scales of a block are shared by up to four activation rows.
+
+/// Byte `index` of each 32-bit lane, as 8 floats.
+@inline(__always)
+func neonLaneByte(_ v: SIMD8<UInt32>, _ index: Int) -> SIMD8<Float> {
+    let bytes = (v &>> UInt32(8 * index)) & 0xFF
+    return SIMD8(lowHalf: vcvtq_f32_u32(bytes.lowHalf), highHalf: vcvtq_f32_u32(bytes.highHalf))
+}
+
+/// 8 signed bytes at p as 8 floats (`sxtl` twice, then `scvtf`).
+@inline(__always)
+func neonSignedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+    let wide = vmovl_s8(p.loadUnaligned(as: SIMD8<Int8>.self))
+    return SIMD8(lowHalf: vcvtq_f32_s32(vmovl_s16(wide.lowHalf)), highHalf: vcvtq_f32_s32(vmovl_s16(wide.highHalf)))
+}
+
+enum NEONKQuant {
+    /// Q6_K operands: the nibble operands with the top two bits of chunk c moved to bits 4–5.
+    @inline(__always)
+    static func sixBitOperands(_ q: UnsafeRawPointer) -> NEONOperands {
+        var o = NEONQ4_0.nibbleOperands(q)
+        let top = SIMD16<UInt8>(repeating: 0x30)
+        let h0l = q.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt8>.self), h0h = q.loadUnaligned(fromByteOffset: 144, as: SIMD16<UInt8>.self)
+        let h1l = q.loadUnaligned(fromByteOffset: 160, as: SIMD16<UInt8>.self), h1h = q.loadUnaligned(fromByteOffset: 176, as: SIMD16<UInt8>.self)
+        @inline(__always) func add(_ c: inout NEONChunk, _ l: SIMD16<UInt8>, _ h: SIMD16<UInt8>) {
+            c.lo |= SIMD16<Int8>(truncatingIfNeeded: l & top)
+            c.hi |= SIMD16<Int8>(truncatingIfNeeded: h & top)
+        }
+        add(&o.c0, h0l &<< 4, h0h &<< 4); add(&o.c1, h0l &<< 2, h0h &<< 2); add(&o.c2, h0l, h0h); add(&o.c3, h0l &>> 2, h0h &>> 2)
+        add(&o.c4, h1l &<< 4, h1h &<< 4); add(&o.c5, h1l &<< 2, h1h &<< 2); add(&o.c6, h1l, h1h); add(&o.c7, h1l &>> 2, h1h &>> 2)
+        return o
+    }
+
+    static func multiplyQ4K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
+                            scales: UnsafePointer<Float>, sums: UnsafePointer<Float>, rows n: Int,
+                            into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nb = k / 256, n32 = k / 32
+        for g in groups {
+            let tiles = w + g * nb * 1152
+            var i = 0
+            while i + 4 <= n {
+                q4kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                q4kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 1
+            }
+        }
+    }
+
+    /// One group's 8 rows · `count` (1 or 4) activation rows `k` bytes apart.
+    @inline(__always)
+    static func q4kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                        _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let n32 = k / 32
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        for b in 0..<nb {
+            let t = tiles + b * 1152
+            let d = neonHalves(t), dmin = neonHalves(t + 16)
+            // The 8 rows' packed 6-bit scales and minimums (get_scale_min_k4), a row per lane:
+            // sub-blocks 0–3 in the bytes of scLo/mLo, 4–7 in those of scHi/mHi.
+            let w0 = t.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self)
+            let w1 = t.loadUnaligned(fromByteOffset: 64, as: SIMD8<UInt32>.self)
+            let w2 = t.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
+            let low6 = SIMD8<UInt32>(repeating: 0x3F3F_3F3F), low4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
+            let top2 = SIMD8<UInt32>(repeating: 0x0303_0303)
+            let scLo = w0 & low6, mLo = w1 & low6
+            let scHi = (w2 & low4) | (((w0 &>> 6) & top2) &<< 4)
+            let mHi = ((w2 &>> 4) & low4) | (((w1 &>> 6) & top2) &<< 4)
+            for s in 0..<8 {
+                let ops = NEONQ4_0.nibbleOperands(t + 128 + 128 * s)
+                let scale = d * neonLaneByte(s < 4 ? scLo : scHi, s % 4), minimum = dmin * neonLaneByte(s < 4 ? mLo : mHi, s % 4)
+                let blk = b * 8 + s, o = blk * 32
+                a0.addProduct(scale, neonToFloat(ops.dot(x0 + o)) * dx[blk])
+                a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
+                if count == 4 {
+                    a1.addProduct(scale, neonToFloat(ops.dot(x1 + o)) * dx[blk + n32])
+                    a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
+                    a2.addProduct(scale, neonToFloat(ops.dot(x2 + o)) * dx[blk + 2 * n32])
+                    a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
+                    a3.addProduct(scale, neonToFloat(ops.dot(x3 + o)) * dx[blk + 3 * n32])
+                    a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
+                }
+            }
+        }
+        store(a0, a1, a2, a3, count, y, ldy)
+    }
+
+    static func multiplyQ6K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
+                            scales: UnsafePointer<Float>, halfSums: UnsafePointer<Float>, rows n: Int,
+                            into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nb = k / 256, n32 = k / 32
+        for g in groups {
+            let tiles = w + g * nb * 1680
+            var i = 0
+            while i + 4 <= n {
+                q6kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                q6kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
+                i += 1
+            }
+        }
+    }
+
+    /// acc += s0·(dx·lo − 32·h0) + s1·(dx·hi − 32·h1) for one activation row's block.
+    @inline(__always)
+    static func q6kAccumulate(_ acc: inout SIMD8<Float>, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>,
+                              _ sums: (SIMD8<Int32>, SIMD8<Int32>), dx: Float, h0: Float, h1: Float) {
+        acc.addProduct(s0, SIMD8<Float>(repeating: -32 * h0).addingProduct(neonToFloat(sums.0), dx))
+        acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(neonToFloat(sums.1), dx))
+    }
+
+    @inline(__always)
+    static func q6kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                        _ dx: UnsafePointer<Float>, _ hs: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let n32 = k / 32
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        for b in 0..<nb {
+            let t = tiles + b * 1680
+            let d = neonHalves(t)
+            for a in 0..<8 {
+                let ops = sixBitOperands(t + 144 + 192 * a)
+                let s0 = d * neonSignedBytes(t + 16 + 16 * a), s1 = d * neonSignedBytes(t + 24 + 16 * a)
+                let blk = b * 8 + a, o = blk * 32
+                q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
+                if count == 4 {
+                    q6kAccumulate(&a1, s0, s1, ops.dotHalves(x1 + o), dx: dx[blk + n32], h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
+                    q6kAccumulate(&a2, s0, s1, ops.dotHalves(x2 + o), dx: dx[blk + 2 * n32], h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
+                    q6kAccumulate(&a3, s0, s1, ops.dotHalves(x3 + o), dx: dx[blk + 3 * n32], h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
+                }
+            }
+        }
+        store(a0, a1, a2, a3, count, y, ldy)
+    }
+
+    @inline(__always)
+    static func store(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>, _ count: Int,
+                      _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        let out = UnsafeMutableRawPointer(y)
+        out.storeBytes(of: a0, as: SIMD8<Float>.self)
+        guard count == 4 else { return }
+        (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
+        (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
+        (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
+    }
+}
+#endif

@@ -111,7 +111,7 @@ let package = Package(
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SwiftletTesting"]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "LLMBase"], exclude: ["Fixtures"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quant", "LLMBase"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Quant", "LLMBase", "CSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "SwiftletTesting"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Quant", "Tokenizer", "Sampling", "SwiftletTesting", "Evaluation"],

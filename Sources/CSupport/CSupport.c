@@ -19,6 +19,13 @@ int swiftlet_allowed_cpus(int *cpus, int capacity) {
 
 int swiftlet_current_cpu(void) { return sched_getcpu(); }
 
+int swiftlet_thread_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return -1;
+    return CPU_COUNT(&set);
+}
+
 int swiftlet_pin_thread(pthread_t thread, int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return -1;
     cpu_set_t set;

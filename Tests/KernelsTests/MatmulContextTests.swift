@@ -3,7 +3,9 @@ import LLMBase
 import Quant
 import Testing
 #if canImport(Glibc)
+import CSupport
 import Glibc
+import Synchronization
 #endif
 
 /// The matmul paths agree: BLAS and the panel gemm on dequantized weights equal the F32 product of
@@ -168,6 +170,93 @@ final class Lock: @unchecked Sendable {
         } }
     }
 }
+
+/// Two or three matrices of one input in one job (Q, K, V; gate and up): the same floats as one
+/// call per matrix, with the job's chunks straddling the matrices' boundaries (9 + 3 + 2 groups:
+/// neither matrix a multiple of the chunk), for one activation row (decode) and a batch, with one
+/// format or two formats of the same activation scaling (Q4_1 and Q8_0) in the job.
+@Suite struct FusedMatmulTests {
+    static func interleaved(_ format: WeightEncoding, rows m: Int, columns k: Int, seed: UInt64) -> (file: [UInt8], tiles: [UInt8]) {
+        var rng = SplitMixForTests(seed)
+        let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+        var bytes = [UInt8](repeating: 0, count: format.rowBytes(columns: k) * m)
+        wf.withUnsafeBufferPointer { s in bytes.withUnsafeMutableBytes { d in
+            switch format {
+            case .q8_0: Q8_0.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            default: Q4_1.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            }
+        } }
+        var packed = [UInt8](repeating: 0, count: bytes.count)
+        bytes.withUnsafeBytes { raw in packed.withUnsafeMutableBytes {
+            InterleavedLayout.repack(format, raw.baseAddress!, rowBytes: format.rowBytes(columns: k), groups: 0..<(m / 8), columns: k, into: $0.baseAddress!)
+        } }
+        return (bytes, packed)
+    }
+
+    @Test(arguments: [1, 6], [false, true])
+    func oneJobEqualsOneCallPerMatrix(rows n: Int, mixedFormats: Bool) {
+        let k = 64
+        let shapes = [(72, WeightEncoding.q4_1), (24, mixedFormats ? .q8_0 : .q4_1), (16, .q4_1)]
+        let data = shapes.enumerated().map { Self.interleaved($0.element.1, rows: $0.element.0, columns: k, seed: UInt64(10 + $0.offset)) }
+        var rng = SplitMixForTests(99)
+        let x = (0..<(n * k)).map { _ in rng.float(-2, 2) }
+        let pool = ComputePool(threads: 3)
+        let context = MatmulContext(pool: pool, backend: .auto, maxRows: n, maxColumns: k)
+        var separate = shapes.map { [Float](repeating: .nan, count: n * $0.0) }
+        var f0 = separate[0], f1 = separate[1], f2 = separate[2]
+        func matrices(_ body: ([WeightMatrix]) -> Void) {
+            data[0].file.withUnsafeBytes { r0 in data[0].tiles.withUnsafeBytes { t0 in
+            data[1].file.withUnsafeBytes { r1 in data[1].tiles.withUnsafeBytes { t1 in
+            data[2].file.withUnsafeBytes { r2 in data[2].tiles.withUnsafeBytes { t2 in
+                body([WeightMatrix(format: shapes[0].1, data: r0.baseAddress!, rows: shapes[0].0, columns: k, interleaved: t0.baseAddress!),
+                      WeightMatrix(format: shapes[1].1, data: r1.baseAddress!, rows: shapes[1].0, columns: k, interleaved: t1.baseAddress!),
+                      WeightMatrix(format: shapes[2].1, data: r2.baseAddress!, rows: shapes[2].0, columns: k, interleaved: t2.baseAddress!)])
+            } } } } } }
+        }
+        matrices { w in
+            for j in 0..<3 { separate[j].withUnsafeMutableBufferPointer { context.multiply(x, rows: n, weight: w[j], into: $0.baseAddress!) } }
+            f0.withUnsafeMutableBufferPointer { y0 in f1.withUnsafeMutableBufferPointer { y1 in f2.withUnsafeMutableBufferPointer { y2 in
+                context.multiply(x, rows: n, (w[0], y0.baseAddress!), (w[1], y1.baseAddress!), (w[2], y2.baseAddress!))
+            } } }
+        }
+        let fused = [f0, f1, f2]
+        for j in 0..<3 { #expect(fused[j] == separate[j], "matrix \(j), n=\(n), mixed=\(mixedFormats)") }
+    }
+}
+
+#if canImport(Glibc)
+
+/// Each worker of a pool is pinned to one CPU (`ThreadPlacement`); the calling thread is not.
+@Suite struct ThreadPlacementTests {
+    @Test func workersArePinnedToOneCPUEach() {
+        var allowed = [Int32](repeating: 0, count: 4096)
+        let count = Int(swiftlet_allowed_cpus(&allowed, Int32(allowed.count)))
+        guard count > 1 else {
+            print("ThreadPlacementTests: this process may run on \(count) CPU; a pinned worker cannot be told from an unpinned one, so the check is skipped")
+            return
+        }
+        let pool = ComputePool(threads: 2)
+        let seen = CPUCounts()
+        // Two chunks: the caller, holding one, waits until the worker has run the other.
+        pool.parallelFor(chunks: 2) { _, thread in
+            if thread == 0 {
+                seen.caller.store(swiftlet_thread_cpu_count(), ordering: .relaxed)
+                while seen.worker.load(ordering: .acquiring) == -1 { sched_yield() }
+            } else {
+                seen.worker.store(swiftlet_thread_cpu_count(), ordering: .releasing)
+            }
+        }
+        let worker = seen.worker.load(ordering: .relaxed), caller = seen.caller.load(ordering: .relaxed)
+        #expect(worker == 1, "the worker may run on \(worker) CPUs")
+        #expect(caller == Int32(count), "the calling thread is restricted to \(caller) of \(count) CPUs")
+    }
+
+    final class CPUCounts: Sendable {
+        let caller = Atomic<Int32>(-1)
+        let worker = Atomic<Int32>(-1)
+    }
+}
+#endif
 
 /// F16 and BF16 weights kept in their encoding: the fast dots equal their scalar twin, and every
 /// path (one row on `HalfFloatDot`, batches on the F32 panels or BLAS) equals F32 arithmetic on

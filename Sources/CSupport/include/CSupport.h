@@ -16,6 +16,8 @@ static inline void swiftlet_cpu_relax(void) {
 int swiftlet_allowed_cpus(int *cpus, int capacity);
 /// The CPU the calling thread runs on now.
 int swiftlet_current_cpu(void);
+/// How many CPUs the calling thread may run on (-1 when unknown).
+int swiftlet_thread_cpu_count(void);
 /// Restricts `thread` to `cpu`; 0 on success.
 int swiftlet_pin_thread(pthread_t thread, int cpu);
 #endif
@@ -31,6 +33,8 @@ int swiftlet_pin_thread(pthread_t thread, int cpu);
 int swiftlet_allowed_cpus(int *cpus, int capacity);
 /// The CPU the calling thread runs on now.
 int swiftlet_current_cpu(void);
+/// How many CPUs the calling thread may run on (-1 when unknown).
+int swiftlet_thread_cpu_count(void);
 /// Restricts `thread` to `cpu`; 0 on success.
 int swiftlet_pin_thread(pthread_t thread, int cpu);
 #endif

@@ -1,13 +1,15 @@
 #if SWIFTLET_AVX512_VNNI
 import _Builtin_intrinsics.intel
+#elseif arch(arm64)
+import _Builtin_intrinsics.arm.neon
 #endif
 import LLMBase
 import Quant
 
 /// Dot products of F16 and BF16 weight rows with F32 activation rows: the weights stay in their
 /// 2-byte encoding (half the bytes of F32 to stream in decode) and are widened 16 at a time —
-/// `vcvtph2ps` for F16, a zero-extend and a 16-bit shift for BF16 on a VNNI build, the portable
-/// conversions elsewhere. Each has a scalar twin with the same signature.
+/// `vcvtph2ps` for F16, a zero-extend and a 16-bit shift for BF16 on a VNNI build, `fcvtl` and
+/// `ushll` on arm64, the portable conversions elsewhere. Each has a scalar twin with the same signature.
 public enum HalfFloatDot {
     @inlinable
     public static func f16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, count n: Int) -> Float {
@@ -30,6 +32,12 @@ public enum HalfFloatDot {
         #if SWIFTLET_AVX512_VNNI
         let wide = _mm512_cvtepu16_epi32(p.loadUnaligned(as: SIMD4<Int64>.self))
         return unsafeBitCast(unsafeBitCast(wide, to: SIMD16<UInt32>.self) &<< 16, to: SIMD16<Float>.self)
+        #elseif arch(arm64)
+        // `ushll`/`ushll2` by 16: each BF16 is the top half of its F32.
+        let a = p.loadUnaligned(as: SIMD8<UInt16>.self), b = p.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+        let wide = SIMD16<UInt32>(lowHalf: SIMD8(lowHalf: vmovl_u16(a.lowHalf), highHalf: vmovl_high_u16(a)),
+                                  highHalf: SIMD8(lowHalf: vmovl_u16(b.lowHalf), highHalf: vmovl_high_u16(b)))
+        return unsafeBitCast(wide &<< 16, to: SIMD16<Float>.self)
         #else
         var v = SIMD16<Float>()
         for j in 0..<16 { v[j] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * j, as: UInt16.self)) << 16) }

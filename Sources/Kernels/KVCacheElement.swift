@@ -1,5 +1,7 @@
 #if SWIFTLET_AVX512_VNNI
 import _Builtin_intrinsics.intel
+#elseif arch(arm64)
+import _Builtin_intrinsics.arm.neon
 #endif
 import LLMBase
 
@@ -40,6 +42,14 @@ public struct Half: KVCacheElement, Equatable, Sendable {
         // The standard library's SIMD16<Float16> → SIMD16<Float> conversion is an out-of-line call
         // (and spills every live zmm register around it); the intrinsic is one `vcvtph2ps`.
         return _mm512_cvtph_ps(UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Int64>.self))
+        #elseif arch(arm64)
+        // Four `fcvtl` (every arm64 CPU has the half conversion), rather than the standard
+        // library's generic conversion.
+        let r = UnsafeRawPointer(p)
+        return SIMD16(lowHalf: SIMD8(lowHalf: vcvt_f32_f16(r.loadUnaligned(as: SIMD4<Float16>.self)),
+                                     highHalf: vcvt_f32_f16(r.loadUnaligned(fromByteOffset: 8, as: SIMD4<Float16>.self))),
+                      highHalf: SIMD8(lowHalf: vcvt_f32_f16(r.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float16>.self)),
+                                      highHalf: vcvt_f32_f16(r.loadUnaligned(fromByteOffset: 24, as: SIMD4<Float16>.self))))
         #elseif (os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64)
         var v = SIMD16<Float>()
         for i in 0..<16 { v[i] = floatFromHalfBits(p[i].bits) }

@@ -35,33 +35,52 @@ func sdot(_ acc: SIMD4<Int32>, _ w: SIMD16<Int8>, _ x: SIMD4<Int32>, _ lane: Int
     vdotq_s32(acc, w, unsafeBitCast(SIMD4<Int32>(repeating: x[lane]), to: SIMD16<Int8>.self))
 }
 
-/// The 8 chunk operands of one tile (8 rows × 32 weights).
-struct NEONOperands {
-    var c0, c1, c2, c3, c4, c5, c6, c7: NEONChunk
+/// Half a tile's operands: chunks 4h..<4h+4 (weights 16h..<16h+16 of each of the 8 rows). The
+/// batch kernels unpack a tile half by half, so that 8 operand registers, 8 integer sums (4
+/// activation rows × rows 0–3 and 4–7) and 8 float accumulators fit NEON's 32 without spills.
+struct NEONHalf {
+    var c0, c1, c2, c3: NEONChunk
 
-    /// Σ quant · activation byte over the block at x, per row: rows 0–3, rows 4–7. Four
-    /// independent `sdot` chains of four.
+    /// sums += Σ quant · activation byte over this half's 16 weights (activation bytes at x),
+    /// rows 0–3 in `lo`, 4–7 in `hi`.
+    @inline(__always)
+    func accumulate(_ sums: inout NEONSums, _ x: UnsafeRawPointer) {
+        let v = x.loadUnaligned(as: SIMD4<Int32>.self)
+        sums.lo = sdot(sums.lo, c0.lo, v, 0); sums.hi = sdot(sums.hi, c0.hi, v, 0)
+        sums.lo = sdot(sums.lo, c1.lo, v, 1); sums.hi = sdot(sums.hi, c1.hi, v, 1)
+        sums.lo = sdot(sums.lo, c2.lo, v, 2); sums.hi = sdot(sums.hi, c2.hi, v, 2)
+        sums.lo = sdot(sums.lo, c3.lo, v, 3); sums.hi = sdot(sums.hi, c3.hi, v, 3)
+    }
+}
+
+/// Integer sums of the 8 rows of a tile: rows 0–3, rows 4–7.
+struct NEONSums {
+    var lo = SIMD4<Int32>()
+    var hi = SIMD4<Int32>()
+
+    @inline(__always) init() {}
+    var rows: SIMD8<Int32> { SIMD8(lowHalf: lo, highHalf: hi) }
+}
+
+/// The 8 chunk operands of one tile (8 rows × 32 weights), as two halves.
+struct NEONOperands {
+    var first, second: NEONHalf
+
+    /// Σ quant · activation byte over the block at x, per row. Four independent `sdot` chains
+    /// (one activation row has no other work to overlap with).
     @inline(__always)
     func dot(_ x: UnsafeRawPointer) -> SIMD8<Int32> {
         let (a, b) = dotHalves(x)
         return a &+ b
     }
 
-    /// The same sums over weights 0…15 (chunks 0–3) and 16…31 (chunks 4–7) separately (Q6_K's two
-    /// sub-blocks of 16).
+    /// The same sums over weights 0…15 and 16…31 separately (Q6_K's two sub-blocks of 16).
     @inline(__always)
     func dotHalves(_ x: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>) {
-        let xa = x.loadUnaligned(as: SIMD4<Int32>.self), xb = x.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self)
-        var lo0 = SIMD4<Int32>(), hi0 = SIMD4<Int32>(), lo1 = SIMD4<Int32>(), hi1 = SIMD4<Int32>()
-        lo0 = sdot(lo0, c0.lo, xa, 0); hi0 = sdot(hi0, c0.hi, xa, 0)
-        lo1 = sdot(lo1, c4.lo, xb, 0); hi1 = sdot(hi1, c4.hi, xb, 0)
-        lo0 = sdot(lo0, c1.lo, xa, 1); hi0 = sdot(hi0, c1.hi, xa, 1)
-        lo1 = sdot(lo1, c5.lo, xb, 1); hi1 = sdot(hi1, c5.hi, xb, 1)
-        lo0 = sdot(lo0, c2.lo, xa, 2); hi0 = sdot(hi0, c2.hi, xa, 2)
-        lo1 = sdot(lo1, c6.lo, xb, 2); hi1 = sdot(hi1, c6.hi, xb, 2)
-        lo0 = sdot(lo0, c3.lo, xa, 3); hi0 = sdot(hi0, c3.hi, xa, 3)
-        lo1 = sdot(lo1, c7.lo, xb, 3); hi1 = sdot(hi1, c7.hi, xb, 3)
-        return (SIMD8(lowHalf: lo0, highHalf: hi0), SIMD8(lowHalf: lo1, highHalf: hi1))
+        var a = NEONSums(), b = NEONSums()
+        first.accumulate(&a, x)
+        second.accumulate(&b, x + 16)
+        return (a.rows, b.rows)
     }
 }
 
@@ -79,50 +98,53 @@ func neonHalves(_ p: UnsafeRawPointer) -> SIMD8<Float> {
 
 protocol NEONTile {
     static var tileBytes: Int { get }
-    static func operands(_ t: UnsafeRawPointer) -> NEONOperands
+    /// Chunks 4h..<4h+4 of the tile at t, unpacked.
+    static func half(_ t: UnsafeRawPointer, _ h: Int) -> NEONHalf
     /// acc += this block's contribution, given the tile, isum, dx and sx.
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float)
 }
 
 extension NEONTile {
-    /// Q4 nibble vectors at q: vector p gives chunk p (low nibbles) and chunk p + 4 (high).
     @inline(__always)
-    static func nibbleOperands(_ q: UnsafeRawPointer) -> NEONOperands {
+    static func operands(_ t: UnsafeRawPointer) -> NEONOperands { NEONOperands(first: half(t, 0), second: half(t, 1)) }
+
+    /// Q4 nibble vectors at q: vector p holds chunk p in its low nibbles and chunk p + 4 in its
+    /// high nibbles, so half 0 is the four vectors' low nibbles and half 1 their high nibbles.
+    @inline(__always)
+    static func nibbleHalf(_ q: UnsafeRawPointer, _ h: Int) -> NEONHalf {
         let mask = SIMD16<UInt8>(repeating: 0x0F)
-        @inline(__always) func low(_ v: SIMD16<UInt8>) -> SIMD16<Int8> { SIMD16<Int8>(truncatingIfNeeded: v & mask) }
-        @inline(__always) func high(_ v: SIMD16<UInt8>) -> SIMD16<Int8> { SIMD16<Int8>(truncatingIfNeeded: v &>> 4) }
-        let v0l = q.loadUnaligned(as: SIMD16<UInt8>.self), v0h = q.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
-        let v1l = q.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self), v1h = q.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt8>.self)
-        let v2l = q.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt8>.self), v2h = q.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt8>.self)
-        let v3l = q.loadUnaligned(fromByteOffset: 96, as: SIMD16<UInt8>.self), v3h = q.loadUnaligned(fromByteOffset: 112, as: SIMD16<UInt8>.self)
-        return NEONOperands(c0: NEONChunk(lo: low(v0l), hi: low(v0h)), c1: NEONChunk(lo: low(v1l), hi: low(v1h)),
-                            c2: NEONChunk(lo: low(v2l), hi: low(v2h)), c3: NEONChunk(lo: low(v3l), hi: low(v3h)),
-                            c4: NEONChunk(lo: high(v0l), hi: high(v0h)), c5: NEONChunk(lo: high(v1l), hi: high(v1h)),
-                            c6: NEONChunk(lo: high(v2l), hi: high(v2h)), c7: NEONChunk(lo: high(v3l), hi: high(v3h)))
+        @inline(__always) func chunk(_ offset: Int) -> NEONChunk {
+            let l = q.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+            let u = q.loadUnaligned(fromByteOffset: offset + 16, as: SIMD16<UInt8>.self)
+            return h == 0 ? NEONChunk(lo: SIMD16<Int8>(truncatingIfNeeded: l & mask), hi: SIMD16<Int8>(truncatingIfNeeded: u & mask))
+                          : NEONChunk(lo: SIMD16<Int8>(truncatingIfNeeded: l &>> 4), hi: SIMD16<Int8>(truncatingIfNeeded: u &>> 4))
+        }
+        return NEONHalf(c0: chunk(0), c1: chunk(32), c2: chunk(64), c3: chunk(96))
     }
 
-    /// Five-bit tiles: the nibble operands with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
+    /// Five-bit tiles: the nibble half with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
     @inline(__always)
-    static func fiveBitOperands(_ q: UnsafeRawPointer) -> NEONOperands {
-        var o = nibbleOperands(q)
-        let hl = q.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt8>.self)
-        let hh = q.loadUnaligned(fromByteOffset: 144, as: SIMD16<UInt8>.self)
+    static func fiveBitHalf(_ q: UnsafeRawPointer, _ h: Int) -> NEONHalf {
+        var o = nibbleHalf(q, h)
+        let bits = q.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt8>.self)
+        let bitsHigh = q.loadUnaligned(fromByteOffset: 144, as: SIMD16<UInt8>.self)
         let bit4 = SIMD16<UInt8>(repeating: 0x10)
-        @inline(__always) func add(_ c: inout NEONChunk, _ l: SIMD16<UInt8>, _ h: SIMD16<UInt8>) {
+        // Chunk c = 4h + j: bit c of h moves to bit 4, a shift left by 4 − c (right by c − 4).
+        @inline(__always) func add(_ c: inout NEONChunk, _ j: Int) {
+            let shift = 4 * (1 - h) - j   // 4 − c for c = 4h + j
+            let l = shift >= 0 ? bits &<< UInt8(shift) : bits &>> UInt8(-shift)
+            let u = shift >= 0 ? bitsHigh &<< UInt8(shift) : bitsHigh &>> UInt8(-shift)
             c.lo |= SIMD16<Int8>(truncatingIfNeeded: l & bit4)
-            c.hi |= SIMD16<Int8>(truncatingIfNeeded: h & bit4)
+            c.hi |= SIMD16<Int8>(truncatingIfNeeded: u & bit4)
         }
-        add(&o.c0, hl &<< 4, hh &<< 4); add(&o.c1, hl &<< 3, hh &<< 3)
-        add(&o.c2, hl &<< 2, hh &<< 2); add(&o.c3, hl &<< 1, hh &<< 1)
-        add(&o.c4, hl, hh); add(&o.c5, hl &>> 1, hh &>> 1)
-        add(&o.c6, hl &>> 2, hh &>> 2); add(&o.c7, hl &>> 3, hh &>> 3)
+        add(&o.c0, 0); add(&o.c1, 1); add(&o.c2, 2); add(&o.c3, 3)
         return o
     }
 }
 
 enum NEONQ4_0: NEONTile {
     static var tileBytes: Int { 144 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> NEONOperands { nibbleOperands(t + 16) }
+    @inline(__always) static func half(_ t: UnsafeRawPointer, _ h: Int) -> NEONHalf { nibbleHalf(t + 16, h) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         let inner = SIMD8<Float>(repeating: -8 * sx).addingProduct(neonToFloat(isum), dx)
@@ -132,7 +154,7 @@ enum NEONQ4_0: NEONTile {
 
 enum NEONQ4_1: NEONTile {
     static var tileBytes: Int { 160 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> NEONOperands { nibbleOperands(t + 32) }
+    @inline(__always) static func half(_ t: UnsafeRawPointer, _ h: Int) -> NEONHalf { nibbleHalf(t + 32, h) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         acc.addProduct(neonHalves(t), neonToFloat(isum) * dx)
@@ -143,15 +165,14 @@ enum NEONQ4_1: NEONTile {
 enum NEONQ8_0: NEONTile {
     static var tileBytes: Int { 272 }
     @inline(__always)
-    static func operands(_ t: UnsafeRawPointer) -> NEONOperands {
-        let q = t + 16
+    static func half(_ t: UnsafeRawPointer, _ h: Int) -> NEONHalf {
+        let q = t + 16 + 128 * h
         let flip = SIMD16<Int8>(repeating: -128)
         @inline(__always) func signed(_ offset: Int) -> NEONChunk {
             NEONChunk(lo: q.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self) ^ flip,
                       hi: q.loadUnaligned(fromByteOffset: offset + 16, as: SIMD16<Int8>.self) ^ flip)
         }
-        return NEONOperands(c0: signed(0), c1: signed(32), c2: signed(64), c3: signed(96),
-                            c4: signed(128), c5: signed(160), c6: signed(192), c7: signed(224))
+        return NEONHalf(c0: signed(0), c1: signed(32), c2: signed(64), c3: signed(96))
     }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
@@ -161,7 +182,7 @@ enum NEONQ8_0: NEONTile {
 
 enum NEONQ5_0: NEONTile {
     static var tileBytes: Int { 176 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> NEONOperands { fiveBitOperands(t + 16) }
+    @inline(__always) static func half(_ t: UnsafeRawPointer, _ h: Int) -> NEONHalf { fiveBitHalf(t + 16, h) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         let inner = SIMD8<Float>(repeating: -16 * sx).addingProduct(neonToFloat(isum), dx)
@@ -171,7 +192,7 @@ enum NEONQ5_0: NEONTile {
 
 enum NEONQ5_1: NEONTile {
     static var tileBytes: Int { 192 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> NEONOperands { fiveBitOperands(t + 32) }
+    @inline(__always) static func half(_ t: UnsafeRawPointer, _ h: Int) -> NEONHalf { fiveBitHalf(t + 32, h) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         acc.addProduct(neonHalves(t), neonToFloat(isum) * dx)
@@ -214,8 +235,8 @@ enum NEONKernels {
         UnsafeMutableRawPointer(y).storeBytes(of: acc, as: SIMD8<Float>.self)
     }
 
-    /// One group's 8 rows · four activation rows (`k` bytes apart): 16 operand registers, 8
-    /// accumulators and the working set of one row fit NEON's 32.
+    /// One group's 8 rows · four activation rows (`k` bytes apart): the tile is unpacked half by
+    /// half, each half's 4 operands shared by the four rows' integer sums.
     @inline(__always)
     static func rows4<T: NEONTile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
                                    _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -223,12 +244,17 @@ enum NEONKernels {
         var t = tiles
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
         for b in 0..<nb {
-            let ops = T.operands(t)
             let o = b * 32
-            T.accumulate(&a0, t, ops.dot(x0 + o), dx: dx[b], sx: sx[b])
-            T.accumulate(&a1, t, ops.dot(x1 + o), dx: dx[b + nb], sx: sx[b + nb])
-            T.accumulate(&a2, t, ops.dot(x2 + o), dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
-            T.accumulate(&a3, t, ops.dot(x3 + o), dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
+            var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
+            for h in 0..<2 {
+                let ops = T.half(t, h), oh = o + 16 * h
+                ops.accumulate(&s0, x0 + oh); ops.accumulate(&s1, x1 + oh)
+                ops.accumulate(&s2, x2 + oh); ops.accumulate(&s3, x3 + oh)
+            }
+            T.accumulate(&a0, t, s0.rows, dx: dx[b], sx: sx[b])
+            T.accumulate(&a1, t, s1.rows, dx: dx[b + nb], sx: sx[b + nb])
+            T.accumulate(&a2, t, s2.rows, dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
+            T.accumulate(&a3, t, s3.rows, dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
             t += T.tileBytes
         }
         let out = UnsafeMutableRawPointer(y)

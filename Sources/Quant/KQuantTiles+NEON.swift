@@ -23,19 +23,23 @@ func neonSignedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
 }
 
 enum NEONKQuant {
-    /// Q6_K operands: the nibble operands with the top two bits of chunk c moved to bits 4–5.
+    /// Q6_K operands, half h: the nibble half with the top two bits of chunk c = 4h + j moved to
+    /// bits 4–5 (the top bits of chunks 0–3 are in the first 32 bytes after the nibbles, of 4–7
+    /// in the next 32, at bits 2j…2j+1).
     @inline(__always)
-    static func sixBitOperands(_ q: UnsafeRawPointer) -> NEONOperands {
-        var o = NEONQ4_0.nibbleOperands(q)
+    static func sixBitHalf(_ q: UnsafeRawPointer, _ h: Int) -> NEONHalf {
+        var o = NEONQ4_0.nibbleHalf(q, h)
         let top = SIMD16<UInt8>(repeating: 0x30)
-        let h0l = q.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt8>.self), h0h = q.loadUnaligned(fromByteOffset: 144, as: SIMD16<UInt8>.self)
-        let h1l = q.loadUnaligned(fromByteOffset: 160, as: SIMD16<UInt8>.self), h1h = q.loadUnaligned(fromByteOffset: 176, as: SIMD16<UInt8>.self)
-        @inline(__always) func add(_ c: inout NEONChunk, _ l: SIMD16<UInt8>, _ h: SIMD16<UInt8>) {
+        let bits = q.loadUnaligned(fromByteOffset: 128 + 32 * h, as: SIMD16<UInt8>.self)
+        let bitsHigh = q.loadUnaligned(fromByteOffset: 144 + 32 * h, as: SIMD16<UInt8>.self)
+        @inline(__always) func add(_ c: inout NEONChunk, _ j: Int) {
+            let shift = 4 - 2 * j
+            let l = shift >= 0 ? bits &<< UInt8(shift) : bits &>> UInt8(-shift)
+            let u = shift >= 0 ? bitsHigh &<< UInt8(shift) : bitsHigh &>> UInt8(-shift)
             c.lo |= SIMD16<Int8>(truncatingIfNeeded: l & top)
-            c.hi |= SIMD16<Int8>(truncatingIfNeeded: h & top)
+            c.hi |= SIMD16<Int8>(truncatingIfNeeded: u & top)
         }
-        add(&o.c0, h0l &<< 4, h0h &<< 4); add(&o.c1, h0l &<< 2, h0h &<< 2); add(&o.c2, h0l, h0h); add(&o.c3, h0l &>> 2, h0h &>> 2)
-        add(&o.c4, h1l &<< 4, h1h &<< 4); add(&o.c5, h1l &<< 2, h1h &<< 2); add(&o.c6, h1l, h1h); add(&o.c7, h1l &>> 2, h1h &>> 2)
+        add(&o.c0, 0); add(&o.c1, 1); add(&o.c2, 2); add(&o.c3, 3)
         return o
     }
 
@@ -78,19 +82,30 @@ enum NEONKQuant {
             let scHi = (w2 & low4) | (((w0 &>> 6) & top2) &<< 4)
             let mHi = ((w2 &>> 4) & low4) | (((w1 &>> 6) & top2) &<< 4)
             for s in 0..<8 {
-                let ops = NEONQ4_0.nibbleOperands(t + 128 + 128 * s)
+                let q = t + 128 + 128 * s
                 let scale = d * neonLaneByte(s < 4 ? scLo : scHi, s % 4), minimum = dmin * neonLaneByte(s < 4 ? mLo : mHi, s % 4)
                 let blk = b * 8 + s, o = blk * 32
-                a0.addProduct(scale, neonToFloat(ops.dot(x0 + o)) * dx[blk])
-                a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
-                if count == 4 {
-                    a1.addProduct(scale, neonToFloat(ops.dot(x1 + o)) * dx[blk + n32])
-                    a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
-                    a2.addProduct(scale, neonToFloat(ops.dot(x2 + o)) * dx[blk + 2 * n32])
-                    a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
-                    a3.addProduct(scale, neonToFloat(ops.dot(x3 + o)) * dx[blk + 3 * n32])
-                    a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
+                if count == 1 {
+                    let ops = NEONOperands(first: NEONQ4_0.nibbleHalf(q, 0), second: NEONQ4_0.nibbleHalf(q, 1))
+                    a0.addProduct(scale, neonToFloat(ops.dot(x0 + o)) * dx[blk])
+                    a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
+                    continue
                 }
+                // Four rows: half by half, as `NEONKernels.rows4`.
+                var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
+                for h in 0..<2 {
+                    let ops = NEONQ4_0.nibbleHalf(q, h), oh = o + 16 * h
+                    ops.accumulate(&s0, x0 + oh); ops.accumulate(&s1, x1 + oh)
+                    ops.accumulate(&s2, x2 + oh); ops.accumulate(&s3, x3 + oh)
+                }
+                a0.addProduct(scale, neonToFloat(s0.rows) * dx[blk])
+                a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
+                a1.addProduct(scale, neonToFloat(s1.rows) * dx[blk + n32])
+                a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
+                a2.addProduct(scale, neonToFloat(s2.rows) * dx[blk + 2 * n32])
+                a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
+                a3.addProduct(scale, neonToFloat(s3.rows) * dx[blk + 3 * n32])
+                a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
             }
         }
         store(a0, a1, a2, a3, count, y, ldy)
@@ -122,6 +137,12 @@ enum NEONKQuant {
         acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(neonToFloat(sums.1), dx))
     }
 
+    /// acc += scale·(dx·sum − 32·hs) for one 16-weight sub-block of one activation row.
+    @inline(__always)
+    static func q6kAccumulateHalf(_ acc: inout SIMD8<Float>, _ scale: SIMD8<Float>, _ sums: SIMD8<Int32>, dx: Float, hs: Float) {
+        acc.addProduct(scale, SIMD8<Float>(repeating: -32 * hs).addingProduct(neonToFloat(sums), dx))
+    }
+
     @inline(__always)
     static func q6kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
                         _ dx: UnsafePointer<Float>, _ hs: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -132,14 +153,25 @@ enum NEONKQuant {
             let t = tiles + b * 1680
             let d = neonHalves(t)
             for a in 0..<8 {
-                let ops = sixBitOperands(t + 144 + 192 * a)
-                let s0 = d * neonSignedBytes(t + 16 + 16 * a), s1 = d * neonSignedBytes(t + 24 + 16 * a)
+                let q = t + 144 + 192 * a
                 let blk = b * 8 + a, o = blk * 32
-                q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
-                if count == 4 {
-                    q6kAccumulate(&a1, s0, s1, ops.dotHalves(x1 + o), dx: dx[blk + n32], h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
-                    q6kAccumulate(&a2, s0, s1, ops.dotHalves(x2 + o), dx: dx[blk + 2 * n32], h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
-                    q6kAccumulate(&a3, s0, s1, ops.dotHalves(x3 + o), dx: dx[blk + 3 * n32], h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
+                if count == 1 {
+                    let ops = NEONOperands(first: sixBitHalf(q, 0), second: sixBitHalf(q, 1))
+                    let s0 = d * neonSignedBytes(t + 16 + 16 * a), s1 = d * neonSignedBytes(t + 24 + 16 * a)
+                    q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
+                    continue
+                }
+                // Four rows, half by half: each half is one 16-weight sub-block with its own scale.
+                for h in 0..<2 {
+                    let ops = sixBitHalf(q, h), oh = o + 16 * h
+                    var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
+                    ops.accumulate(&s0, x0 + oh); ops.accumulate(&s1, x1 + oh)
+                    ops.accumulate(&s2, x2 + oh); ops.accumulate(&s3, x3 + oh)
+                    let scale = d * neonSignedBytes(t + 16 + 16 * a + 8 * h)
+                    q6kAccumulateHalf(&a0, scale, s0.rows, dx: dx[blk], hs: hs[2 * blk + h])
+                    q6kAccumulateHalf(&a1, scale, s1.rows, dx: dx[blk + n32], hs: hs[2 * (blk + n32) + h])
+                    q6kAccumulateHalf(&a2, scale, s2.rows, dx: dx[blk + 2 * n32], hs: hs[2 * (blk + 2 * n32) + h])
+                    q6kAccumulateHalf(&a3, scale, s3.rows, dx: dx[blk + 3 * n32], hs: hs[2 * (blk + 3 * n32) + h])
                 }
             }
         }

@@ -20,11 +20,11 @@ struct CostCommand: ParsableCommand {
             with --prices FILE laid over it. Instances with no result on their CPU family are left
             out of the table; those whose CPU's memory bandwidth the catalogue has (Graviton) get a
             bandwidth model instead, listed apart as "modelled, not measured" (an upper bound on
-            single-stream speed).
+            single-stream speed; `swiftlet cost roofline MODEL…` prints it from model files alone).
 
             Example: swiftlet cost --instance c7g.xlarge --compare nova-micro --requests-per-day 200000
             """,
-        subcommands: [DistillCommand.self])
+        subcommands: [DistillCommand.self, RooflineCommand.self])
 
     @OptionGroup var options: CostOptions
 

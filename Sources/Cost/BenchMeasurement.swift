@@ -10,10 +10,14 @@ public struct BenchMeasurement: Sendable, Equatable {
     public var levels: [Throughput]
     /// Where the figures come from (a file, or "measured now").
     public var origin: String
+    /// What the model reads from memory per token, for the bandwidth model; nil in bench files
+    /// that predate `model_size`.
+    public var footprint: ModelFootprint?
 
-    public init(host: HostInfo?, model: String, promptTokens: Int, outputTokens: Int, levels: [Throughput], origin: String) {
+    public init(host: HostInfo?, model: String, promptTokens: Int, outputTokens: Int, levels: [Throughput], origin: String,
+                footprint: ModelFootprint? = nil) {
         self.host = host; self.model = model; self.promptTokens = promptTokens; self.outputTokens = outputTokens
-        self.levels = levels; self.origin = origin
+        self.levels = levels; self.origin = origin; self.footprint = footprint
     }
 
     /// Reads `swiftlet bench` JSON or JSON lines: the objects of `--concurrency` runs (one per
@@ -46,6 +50,12 @@ public struct BenchMeasurement: Sendable, Equatable {
             host = try? JSONDecoder().decode(HostInfo.self, from: d)
         }
         let model = objects.first?["model_type"] as? String ?? "unknown model"
+        let footprint = objects.first(where: { $0["model_size"] != nil }).flatMap { o in
+            num(o, "model_size").map { size in
+                ModelFootprint(modelBytes: size, weightBytesPerToken: num(o, "weight_bytes_per_token"),
+                               kvBytesPerPosition: num(o, "kv_bytes_per_token"))
+            }
+        }
         if objects.contains(where: { $0["concurrency"] != nil }) {
             var levels: [Throughput] = []
             var shape: (Int, Int)?
@@ -62,7 +72,7 @@ public struct BenchMeasurement: Sendable, Equatable {
                 levels.append(Throughput(concurrency: Int(c), promptTokensPerSecond: Throughput.computedPromptRate(pp, cacheHitRate: num(o, "cache_hit_rate") ?? 0),
                                          outputTokensPerSecond: tg, tpotP95: tpot / 1000))
             }
-            return BenchMeasurement(host: host, model: model, promptTokens: shape!.0, outputTokens: shape!.1, levels: levels, origin: origin)
+            return BenchMeasurement(host: host, model: model, promptTokens: shape!.0, outputTokens: shape!.1, levels: levels, origin: origin, footprint: footprint)
         }
         // llama-bench style: a pp test (n_gen 0) and a tg test (n_prompt 0).
         let pp = objects.first { num($0, "n_gen") == 0 && (num($0, "n_prompt") ?? 0) > 0 }
@@ -72,7 +82,7 @@ public struct BenchMeasurement: Sendable, Equatable {
         }
         let level = Throughput(concurrency: 1, promptTokensPerSecond: ppRate, outputTokensPerSecond: tgRate, tpotP95: 1 / tgRate)
         return BenchMeasurement(host: host, model: model, promptTokens: Int(num(pp, "n_prompt")!), outputTokens: Int(num(tg, "n_gen")!),
-                           levels: [level], origin: origin)
+                           levels: [level], origin: origin, footprint: footprint)
     }
 }
 

@@ -29,6 +29,10 @@ public struct CostAnalysis: Sendable {
     public var measurement: BenchMeasurement
     public var instances: [InstanceRow]
     public var managed: [ManagedRow]
+    /// Instances with no measurement on their CPU family whose socket bandwidth the catalogue has
+    /// (Graviton without an arm64 result): the bandwidth model's ceiling, kept apart from the rows
+    /// above and never used for the break-even.
+    public var modelled: [BandwidthCeiling]
     /// The instance the break-even is computed against: the declared one, else the cheapest.
     public var reference: InstanceRow?
     public var assumptions: [String]
@@ -57,6 +61,9 @@ public struct CostAnalysis: Sendable {
         var candidates = catalogue.instances.filter { $0.accelerator == nil }
         if let d = declaredInstance, !candidates.contains(where: { $0.name == d.name }) { candidates.insert(d, at: 0) }
         var unestimated: [String] = []
+        var modelled: [BandwidthCeiling] = [], sizeUnknown: [String] = []
+        // What the costed model reads per token: the host's file, or another result of the same model.
+        let footprint = primary.footprint ?? measurements.first(where: { $0.footprint != nil && $0.model == primary.model })?.footprint
         for instance in candidates {
             // A result recorded on this instance type (`bench --instance`) whose host matches it.
             let own = measurements.first { m in
@@ -97,10 +104,19 @@ public struct CostAnalysis: Sendable {
                 // Another architecture, or another CPU family or generation: no per-vCPU ratio
                 // measured here carries over (this host's kernels may not even exist there).
                 unestimated.append("\(instance.name) (\(instance.cpu))")
+                if let socket = catalogue.socket(of: instance) {
+                    if let footprint {
+                        modelled.append(BandwidthCeiling(instance: instance, socket: socket, footprint: footprint,
+                                                         contextTokens: ModelFootprint.meanDecodeContext(promptTokens: w.promptTokens, outputTokens: w.outputTokens)))
+                    } else {
+                        sizeUnknown.append(instance.name)
+                    }
+                }
                 if isDeclared {
                     notes.append("\(instance.name) (\(instance.cpu), \(instance.architecture)) is not estimated: no measurement on its CPU family "
                                  + "(this host: \(primary.host.map { "\($0.cpu), \($0.architecture)" } ?? "unknown")); run `swiftlet bench --concurrency 1,4,16 -o json "
-                                 + "--instance \(instance.name)` on one and pass it with --bench")
+                                 + "--instance \(instance.name)` on one and pass it with --bench"
+                                 + (catalogue.socket(of: instance) != nil && footprint != nil ? "; its bandwidth model (an upper bound on speed, not an estimate) is under 'Modelled, not measured'" : ""))
                 }
                 continue
             }
@@ -120,6 +136,7 @@ public struct CostAnalysis: Sendable {
             return a.cost.perThousandRequests < b.cost.perThousandRequests
         }
         instances = rows
+        self.modelled = modelled
         let reference = rows.first { $0.declared } ?? rows.first
         self.reference = reference
 
@@ -154,7 +171,12 @@ public struct CostAnalysis: Sendable {
         }
         if !unestimated.isEmpty {
             notes.append("not estimated (no measurement on their CPU family; per-vCPU speed differs across AMD, Intel and each Graviton generation, "
-                         + "and arm64 has none of this x86 host's VNNI kernels): \(unestimated.joined(separator: ", "))")
+                         + "and arm64 has none of this x86 host's VNNI kernels): \(unestimated.joined(separator: ", "))"
+                         + (modelled.isEmpty ? "" : "; those whose memory bandwidth is known have a bandwidth model under 'Modelled, not measured' (an upper bound, not an estimate)"))
+        }
+        if !sizeUnknown.isEmpty {
+            notes.append("no bandwidth model for \(sizeUnknown.joined(separator: ", ")): the bench result does not record the model's size "
+                         + "(model_size; files from before it was recorded): rerun `swiftlet bench … -o json`")
         }
         if let d = declaredInstance, let row = rows.first(where: { $0.declared }), !row.cost.measured {
             notes.append("\(d.name) was not measured: its figures are scaled from this host (\(row.basis))")
@@ -172,6 +194,16 @@ public struct CostAnalysis: Sendable {
                                                     : "; no engineering or operations time included (--fixed-monthly)"))
         assumptions.append("quality: a managed model here is a price comparator only; a small self-hosted model is not a drop-in for it — measure both on your task (swiftlet eval)")
         assumptions.append("other instances: throughput scaled linearly by vCPU count from a measurement on the same CPU family (architecture and generation), marked 'estimate'; other families are left out, not guessed; 'measured' only on the same CPU family with the same vCPUs; accelerator instances (GPU, Inferentia) are left out")
+        if !modelled.isEmpty {
+            assumptions.append("modelled (instances with no measurement on their CPU family, where the catalogue has the CPU's memory bandwidth): single-stream decode is memory-bandwidth bound, "
+                               + "so output tokens/s ≤ the instance's share of its socket's bandwidth (socket GB/s × vCPUs ÷ cores per socket; a Graviton vCPU is a physical core) "
+                               + "÷ bytes read per output token (weights + the KV cache at the workload's mean decode context, \(Self.fixed(ModelFootprint.meanDecodeContext(promptTokens: w.promptTokens, outputTokens: w.outputTokens), 0)) positions = prompt + half the output); "
+                               + "upper bound on speed / lower bound on cost, listed apart, never used for break-even")
+            for socket in Set(modelled.map(\.socket.name)).sorted() {
+                guard let s = modelled.first(where: { $0.socket.name == socket })?.socket else { continue }
+                assumptions.append("memory bandwidth: \(s.name) \(Self.fixed(s.bandwidthGBPerSecond, 1)) GB/s per \(s.coresPerSocket)-core socket (\(s.memory)): \(s.source), \(s.date)")
+            }
+        }
         for d in catalogue.discounts {
             assumptions.append("\(d.label) = \(Self.fixed(d.multiplier, 2)) × On-Demand (\(d.assumption ? "assumption" : "figure"): \(d.basis); \(d.source), \(d.date))")
         }

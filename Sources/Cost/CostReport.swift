@@ -82,6 +82,12 @@ public enum CostReport {
         line("Sorted by $ per 1,000 requests. \"$/month\" is the fleet sized for the peak\(labels.isEmpty ? "" : "; " + labels.joined(separator: ", ")) (assumed multipliers below).")
         line()
 
+        if !a.modelled.isEmpty {
+            heading("Modelled, not measured (bandwidth model)")
+            out += modelledSection(a.modelled, markdown: md)
+            line()
+        }
+
         heading("Managed models, same workload")
         let ref = a.reference?.cost.instance.name ?? "self-hosted"
         let mrows = a.managed.map { m -> [String] in
@@ -111,6 +117,32 @@ public enum CostReport {
         heading("Assumptions")
         for s in a.assumptions { line("- " + s) }
         return out
+    }
+
+    /// The bandwidth model's rows, apart from the measured and estimated ones, with what they are
+    /// and are not.
+    static func modelledSection(_ m: [BandwidthCeiling], markdown md: Bool) -> String {
+        var out = "No result on these CPUs: " + modelledLead + " " + BandwidthCeiling.caveat("NAME") + "\n\n"
+        out += table(modelledHeaders, m.map(modelledRow), markdown: md, numeric: [1, 3, 4, 5, 6, 7])
+        if let first = m.first {
+            out += "\n" + modelledFootnote(first) + "\n"
+        }
+        return out
+    }
+
+    static let modelledLead = "single-stream decode is memory-bandwidth bound, so output tokens/s ≤ the instance's share of its socket's memory bandwidth "
+        + "(socket GB/s × vCPUs ÷ cores per socket; AWS publishes no per-instance bandwidth, and an instance may get more while its neighbours are idle: "
+        + "a share, not a guarantee) ÷ bytes read per output token. Not used for the break-even."
+    static let modelledHeaders = ["instance", "vCPU", "CPU", "$/h", "GB/s share", "MB/token", "out tok/s ≤", "$/1M out ≥ (full)"]
+
+    static func modelledRow(_ c: BandwidthCeiling) -> [String] {
+        [c.instance.name, "\(c.instance.vcpus)", c.instance.cpu, "\(c.instance.pricePerHour)", fixed(c.bandwidthShare / 1e9, 1),
+         fixed(c.bytesPerToken / 1e6, 1), fixed(c.outputTokensPerSecond, 0), money(c.dollarsPerMillionOutputFloor)]
+    }
+
+    static func modelledFootnote(_ c: BandwidthCeiling) -> String {
+        "MB/token = weights \(BandwidthCeiling.mb(c.weightBytes)) (\(c.weightBasis)) + \(c.kvBasis). "
+            + "$/1M out ≥ = $/hour ÷ (3600 × ceiling) × 10⁶, busy all the time, On-Demand."
     }
 
     /// Columns padded to width (terminal) or a Markdown table.
@@ -194,8 +226,27 @@ public enum CostReport {
                     "source": p.source, "date": p.date,
                 ]
             },
+            "modelled": a.modelled.map(modelledObject),
             "notes": a.notes,
             "assumptions": a.assumptions,
+        ]
+    }
+
+    /// One instance's bandwidth model as JSON: every input, the ceiling, the floor and the basis.
+    public static func modelledObject(_ c: BandwidthCeiling) -> [String: Any] {
+        [
+            "instance": c.instance.name, "vcpus": c.instance.vcpus, "cpu": c.instance.cpu, "architecture": c.instance.architecture,
+            "price_per_hour": c.instance.pricePerHour, "price_source": c.instance.source, "price_date": c.instance.date,
+            "measured": false, "socket_bandwidth_gb_per_second": c.socket.bandwidthGBPerSecond,
+            "cores_per_socket": c.socket.coresPerSocket, "threads_per_core": c.socket.threadsPerCore, "memory": c.socket.memory,
+            "bandwidth_source": c.socket.source, "bandwidth_date": c.socket.date,
+            "bandwidth_share_gb_per_second": c.bandwidthShare / 1e9,
+            "model_bytes": c.footprint.modelBytes, "weight_bytes_per_token": c.weightBytes, "weight_bytes_basis": c.weightBasis,
+            "kv_bytes_per_position": c.footprint.kvBytesPerPosition.map { $0 as Any } ?? NSNull(), "context_positions": c.contextTokens,
+            "kv_bytes_per_token": c.kvBytes.map { $0 as Any } ?? NSNull(), "bytes_per_output_token": c.bytesPerToken,
+            "output_tokens_per_second_ceiling": c.outputTokensPerSecond,
+            "dollars_per_million_output_floor_full_utilization": c.dollarsPerMillionOutputFloor,
+            "basis": c.basis,
         ]
     }
 

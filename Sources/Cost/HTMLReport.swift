@@ -73,6 +73,11 @@ public enum HTMLReport {
                     CostReport.money(c.outputPerMillion), CostReport.money(c.perThousandRequests), "\(c.instances)", CostReport.money(c.monthlyOnDemand),
                     c.measured ? "measured" : "estimate"]
         })
+        if !a.modelled.isEmpty {
+            html += "<h2>Modelled, not measured (bandwidth model)</h2>\n<p class=\"note\">No result on these CPUs: \(e(CostReport.modelledLead)) \(e(BandwidthCeiling.caveat("NAME")))</p>\n"
+                + table(CostReport.modelledHeaders, a.modelled.map(CostReport.modelledRow))
+                + "<p class=\"note\">\(e(CostReport.modelledFootnote(a.modelled[0])))</p>\n"
+        }
         html += "<h2>Managed models</h2>\n" + table(["model", "$/1M in", "$/1M out", "cached in", "$/month", "$/month batch", "break-even (requests/month)", "price date"],
                                                      a.managed.map { m in
             let p = m.cost.model

@@ -88,6 +88,31 @@ public struct Discount: Codable, Sendable, Equatable {
     public var date: String
 }
 
+/// A CPU's published memory bandwidth per socket, for the bandwidth model of instances that have
+/// no measurement on their CPU family (`BandwidthModel`). Keyed by the instances' `cpu` name.
+public struct CPUSocket: Codable, Sendable, Equatable {
+    public var name: String
+    public var coresPerSocket: Int
+    /// Hardware threads per core (vCPUs per core): 1 on Graviton, where a vCPU is a core.
+    public var threadsPerCore: Int
+    /// The memory system the figure comes from, e.g. "8 channels DDR5-4800".
+    public var memory: String
+    /// Theoretical peak, GB/s (10⁹ bytes): channels × MT/s × 8 bytes.
+    public var bandwidthGBPerSecond: Double
+    public var source: String
+    public var date: String
+
+    public init(name: String, coresPerSocket: Int, threadsPerCore: Int = 1, memory: String, bandwidthGBPerSecond: Double, source: String, date: String) {
+        self.name = name; self.coresPerSocket = coresPerSocket; self.threadsPerCore = threadsPerCore; self.memory = memory
+        self.bandwidthGBPerSecond = bandwidthGBPerSecond; self.source = source; self.date = date
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, memory, source, date
+        case coresPerSocket = "cores_per_socket", threadsPerCore = "threads_per_core", bandwidthGBPerSecond = "memory_bandwidth_gb_per_second"
+    }
+}
+
 /// Every price Swiftlet's cost reports use: the built-in catalogue (from the project's
 /// `prices.md`), optionally overridden or extended by a user's file in the same format.
 public struct PriceCatalogue: Codable, Sendable {
@@ -96,14 +121,18 @@ public struct PriceCatalogue: Codable, Sendable {
     public var instances: [InstancePrice]
     public var managed: [ManagedPrice]
     public var discounts: [Discount]
+    /// Memory bandwidth per socket of the CPUs the bandwidth model covers (Graviton today).
+    public var cpus: [CPUSocket]
 
-    public init(instances: [InstancePrice], managed: [ManagedPrice], discounts: [Discount]) {
-        self.instances = instances; self.managed = managed; self.discounts = discounts
+    public init(instances: [InstancePrice], managed: [ManagedPrice], discounts: [Discount], cpus: [CPUSocket] = []) {
+        self.instances = instances; self.managed = managed; self.discounts = discounts; self.cpus = cpus
     }
 
     public func instance(_ name: String) -> InstancePrice? { instances.first { $0.name.lowercased() == name.lowercased() } }
     public func managedModel(_ name: String) -> ManagedPrice? { managed.first { $0.name.lowercased() == name.lowercased() } }
     public func discount(_ name: String) -> Discount? { discounts.first { $0.name == name } }
+    /// The socket of an instance's CPU (matched by its `cpu` name), if the catalogue has its bandwidth.
+    public func socket(of instance: InstancePrice) -> CPUSocket? { cpus.first { $0.name.lowercased() == instance.cpu.lowercased() } }
 
     /// The price of the machine a command runs on: `name` from the catalogue (its price replaced
     /// by `pricePerHour` if that is given too), or, with a price alone, this host as measured.
@@ -155,6 +184,7 @@ public struct PriceCatalogue: Codable, Sendable {
         lay(&instances, other.instances, \.name)
         lay(&managed, other.managed, \.name)
         lay(&discounts, other.discounts, \.name)
+        lay(&cpus, other.cpus, \.name)
     }
 
     static func read(_ url: URL) throws(PriceError) -> Data {
@@ -197,6 +227,15 @@ public struct PriceCatalogue: Codable, Sendable {
             return Discount(name: try e.string("name"), label: try e.optionalString("label") ?? e.name, multiplier: m,
                             assumption: (e.fields["assumption"] as? Bool) ?? true, basis: try e.optionalString("basis") ?? "",
                             source: try e.string("source"), date: try e.date())
+        }
+        catalogue.cpus = try entries(object, "cpus", origin) { (e: Entry) throws(PriceError) in
+            let c = CPUSocket(name: try e.string("name"), coresPerSocket: try e.int("cores_per_socket"),
+                              threadsPerCore: e.fields["threads_per_core"] == nil ? 1 : try e.int("threads_per_core"),
+                              memory: try e.string("memory"), bandwidthGBPerSecond: try e.positive("memory_bandwidth_gb_per_second"),
+                              source: try e.string("source"), date: try e.date())
+            guard c.coresPerSocket >= 1 else { throw e.invalid("cores_per_socket", "must be at least 1") }
+            guard c.threadsPerCore >= 1 else { throw e.invalid("threads_per_core", "must be at least 1") }
+            return c
         }
         return catalogue
     }

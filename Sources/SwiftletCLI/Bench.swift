@@ -87,7 +87,7 @@ struct Bench: ParsableCommand {
         if prompt > 0 { results.append(try bench.promptProcessing(tokens: prompt)) }
         if gen > 0 { results.append(try bench.generation(tokens: gen)) }
 
-        var info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        var info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend, kvType: engineOptions.kvType)
         info.host.instance = instance
         switch output {
         case .md: print(BenchReport.markdown(results, info), terminator: "")
@@ -132,7 +132,7 @@ extension Bench {
                 FileHandle.standardError.write(Data("concurrency \(level): \(BenchReport.fixed(cached.genTokensPerSecond, 1)) gen t/s\n".utf8))
             }
         }
-        var info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend)
+        var info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: backend, kvType: engineOptions.kvType)
         info.host.instance = instance
         switch output {
         case .md: print(ConcurrencyReport.markdown(rows, info), terminator: "")

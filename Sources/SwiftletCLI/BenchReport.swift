@@ -18,20 +18,60 @@ enum BenchReport {
         let backend: MatmulBackend
         /// The machine, recorded so a cost report knows what was measured.
         var host = HostInfo.current()
+        /// Weight bytes a decode step reads (see `footprint`).
+        let weightBytesPerToken: Int
+        /// Cached keys and values of one position, all layers, at the benchmark's KV element type.
+        let kvBytesPerPosition: Int
+        let kvType: KVCacheType
 
-        init(gguf: GGUFFile, model: any CausalLM, threads: Int, backend: MatmulBackend) {
+        init(gguf: GGUFFile, model: any CausalLM, threads: Int, backend: MatmulBackend, kvType: KVCacheType = .f16) {
             filename = gguf.path
             sizeBytes = gguf.tensors.reduce(0) { $0 + $1.byteCount }
+            weightBytesPerToken = Self.weightBytesPerToken(gguf)
+            kvBytesPerPosition = Self.kvBytesPerPosition(model.config, kvType)
+            self.kvType = kvType
             parameters = gguf.tensors.reduce(0) { $0 + $1.elementCount }
-            let label = (try? gguf.string("general.size_label")) ?? nil
-            let counts = Dictionary(grouping: gguf.tensors.filter { $0.dimensions.count == 2 }, by: \.type).mapValues(\.count)
-            let mainType = counts.max { $0.value < $1.value }?.key.description ?? "?"
-            type = "\(model.architecture) \(label ?? "\(parameters / 1_000_000)M") \(mainType)"
+            type = Self.typeLabel(gguf, architecture: model.architecture)
             self.threads = threads
             self.backend = backend
         }
 
         var backendName: String { "CPU (Swiftlet \(backend.rawValue))" }
+
+        /// What one decode step of one sequence reads, for `swiftlet cost`'s bandwidth model.
+        var footprint: ModelFootprint {
+            ModelFootprint(modelBytes: Double(sizeBytes), weightBytesPerToken: Double(weightBytesPerToken), kvBytesPerPosition: Double(kvBytesPerPosition))
+        }
+
+        /// The fields `BenchMeasurement` reads back as a `ModelFootprint`.
+        var footprintFields: [String: Any] {
+            ["model_size": sizeBytes, "weight_bytes_per_token": weightBytesPerToken, "kv_bytes_per_token": kvBytesPerPosition, "kv_type": kvType.rawValue]
+        }
+
+        /// "llama 135M Q4_1": architecture, size, most common matrix type.
+        static func typeLabel(_ gguf: GGUFFile, architecture: String) -> String {
+            let parameters = gguf.tensors.reduce(0) { $0 + $1.elementCount }
+            let label = (try? gguf.string("general.size_label")) ?? nil
+            let counts = Dictionary(grouping: gguf.tensors.filter { $0.dimensions.count == 2 }, by: \.type).mapValues(\.count)
+            let mainType = counts.max { $0.value < $1.value }?.key.description ?? "?"
+            return "\(architecture) \(label ?? "\(parameters / 1_000_000)M") \(mainType)"
+        }
+
+        /// The tensor data, less the token-embedding table when the file has a separate output
+        /// matrix (untied: a decode step reads one row of the table; tied: the whole matrix, once,
+        /// for the logits).
+        static func weightBytesPerToken(_ gguf: GGUFFile) -> Int {
+            let total = gguf.tensors.reduce(0) { $0 + $1.byteCount }
+            guard gguf.tensors.contains(where: { $0.name == "output.weight" }),
+                  let table = gguf.tensors.first(where: { $0.name == "token_embd.weight" }) else { return total }
+            let rows = max(table.dimensions.last ?? 1, 1)
+            return total - table.byteCount + table.byteCount / rows
+        }
+
+        /// Keys and values of one position over every layer.
+        static func kvBytesPerPosition(_ c: TransformerConfig, _ type: KVCacheType) -> Int {
+            2 * c.layerCount * c.kvDim * type.bytesPerElement
+        }
 
         /// The host as a JSON object (`host` in every result).
         var hostObject: Any {
@@ -54,11 +94,10 @@ enum BenchReport {
 
     static func json(_ results: [ThroughputBenchmark.Result], _ m: ModelInfo, lines: Bool) -> String {
         let objects: [[String: Any]] = results.map { r in
-            [
+            m.footprintFields.merging([
                 "model_filename": m.filename,
                 "host": m.hostObject,
                 "model_type": m.type,
-                "model_size": m.sizeBytes,
                 "model_n_params": m.parameters,
                 "backends": m.backendName,
                 "n_threads": m.threads,
@@ -75,7 +114,7 @@ enum BenchReport {
                 "median_ts": r.medianTokensPerSecond,
                 "peak_rss_bytes": peakResidentBytes(),
                 "test_time": ISO8601DateFormatter().string(from: Date()),
-            ]
+            ]) { a, _ in a }
         }
         let options: JSONSerialization.WritingOptions = lines ? [.sortedKeys] : [.prettyPrinted, .sortedKeys]
         func encode(_ o: Any) -> String { String(decoding: try! JSONSerialization.data(withJSONObject: o, options: options), as: UTF8.self) }

@@ -55,7 +55,7 @@ enum ConcurrencyReport {
         rows.map { r in
             let c = r.cached
             var o: [String: Any] = [
-                "model_filename": m.filename, "model_type": m.type, "model_size": m.sizeBytes, "host": m.hostObject,
+                "model_filename": m.filename, "model_type": m.type, "host": m.hostObject,
                 "backends": m.backendName, "n_threads": m.threads,
                 "concurrency": c.concurrency, "n_prompt": c.promptTokens, "n_gen": c.genTokens,
                 "gen_tokens_per_second": c.genTokensPerSecond,
@@ -67,6 +67,7 @@ enum ConcurrencyReport {
                 "wall_seconds": c.wallSeconds, "preemptions": c.preemptions,
                 "peak_rss_bytes": BenchReport.peakResidentBytes(),
             ]
+            o.merge(m.footprintFields) { a, _ in a }
             if let u = r.uncached {
                 o["shared_prefix"] = c.sharedPrefix
                 o["cache_hit_rate"] = c.cacheHitRate

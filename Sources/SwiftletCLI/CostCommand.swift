@@ -17,11 +17,14 @@ struct CostCommand: ParsableCommand {
             -m MODEL at the workload's lengths (about a minute). Results taken on other instances
             (their JSON records `host.instance`, from `bench --instance`) replace the estimates for
             those instances. Prices come from the built-in catalogue (`swiftlet cost --list-prices`)
-            with --prices FILE laid over it.
+            with --prices FILE laid over it. Instances with no result on their CPU family are left
+            out of the table; those whose CPU's memory bandwidth the catalogue has (Graviton) get a
+            bandwidth model instead, listed apart as "modelled, not measured" (an upper bound on
+            single-stream speed; `swiftlet cost roofline MODEL…` prints it from model files alone).
 
             Example: swiftlet cost --instance c7g.xlarge --compare nova-micro --requests-per-day 200000
             """,
-        subcommands: [DistillCommand.self])
+        subcommands: [DistillCommand.self, RooflineCommand.self])
 
     @OptionGroup var options: CostOptions
 
@@ -180,9 +183,10 @@ struct CostOptions: ParsableArguments {
             }
         }
         let results = levels.map { Throughput.median(of: runs[$0]!) }
-        let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: .auto)
+        let info = BenchReport.ModelInfo(gguf: gguf, model: llama, threads: llama.pool.threadCount, backend: .auto, kvType: config.kvCacheType)
         return BenchMeasurement(host: info.host, model: info.type, promptTokens: prompt, outputTokens: gen,
-                                levels: results, origin: "measured now on this host\(cached > 0 ? " with a cached prefix of \(cached) tokens in context" : ""), \(llama.pool.threadCount) threads, median of \(repetitions) run\(repetitions == 1 ? "" : "s") per level")
+                                levels: results, origin: "measured now on this host\(cached > 0 ? " with a cached prefix of \(cached) tokens in context" : ""), \(llama.pool.threadCount) threads, median of \(repetitions) run\(repetitions == 1 ? "" : "s") per level",
+                                footprint: info.footprint)
     }
 }
 

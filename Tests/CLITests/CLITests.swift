@@ -92,9 +92,12 @@ import Testing
         let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
         #expect(rows?.count == 2)
         for row in rows ?? [] {
-            for key in ["n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts", "samples_ts", "model_type", "model_size", "backends"] {
+            for key in ["n_prompt", "n_gen", "n_threads", "avg_ts", "stddev_ts", "samples_ts", "model_type", "model_size", "backends",
+                        "weight_bytes_per_token", "kv_bytes_per_token", "kv_type"] {
                 #expect(row[key] != nil, "missing \(key)")
             }
+            // SmolLM2-135M: tied embeddings (every weight read per token); 30 layers × K and V × 3 heads × 64 × 2 bytes.
+            #expect(row["weight_bytes_per_token"] as? Int == row["model_size"] as? Int && row["kv_bytes_per_token"] as? Int == 23040)
             #expect((row["avg_ts"] as? Double ?? 0) > 0)
             #expect((row["samples_ts"] as? [Double])?.count == 2)
         }
@@ -115,7 +118,8 @@ import Testing
         #expect(rows?.map { $0["concurrency"] as? Int } == [1, 3])
         for row in rows ?? [] {
             for key in ["gen_tokens_per_second", "prompt_tokens_per_second", "ttft_ms_p50", "ttft_ms_p95", "tpot_ms_p50",
-                        "tpot_ms_p95", "cache_hit_rate", "ttft_ms_p50_no_prefix_cache", "shared_prefix"] {
+                        "tpot_ms_p95", "cache_hit_rate", "ttft_ms_p50_no_prefix_cache", "shared_prefix",
+                        "model_size", "weight_bytes_per_token", "kv_bytes_per_token"] {
                 #expect(row[key] != nil, "missing \(key)")
             }
             #expect((row["gen_tokens_per_second"] as? Double ?? 0) > 0)
@@ -157,6 +161,8 @@ import Testing
         // An x86 measurement says nothing about Graviton: the declared arm64 instance is not guessed.
         let arm = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7g.xlarge"])
         #expect(arm.status == 0 && arm.stdout.contains("c7g.xlarge (AWS Graviton3, arm64) is not estimated"), "\(arm.stdout)")
+        // This file predates model_size: no bandwidth model, and the note says why.
+        #expect(arm.stdout.contains("no bandwidth model for c6g.large") && !arm.stdout.contains("MODELLED, NOT MEASURED"), "\(arm.stdout)")
         let j = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--instance", "c7a.large", "--max-tpot-ms", "20", "--json"])
         let o = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         // The 20 ms bound rules out concurrency 16 (55 ms at p95).
@@ -169,6 +175,40 @@ import Testing
         try expectCleanFailure(["cost", "--bench", bench, "--prices", prices], mentions: "price_per_hour")
         try expectCleanFailure(["cost", "--bench", bench, "--instance", "c99.huge"], mentions: "c7g.xlarge")
         try expectCleanFailure(["cost", "--bench", "/nonexistent.json"], mentions: "/nonexistent.json")
+    }
+
+    /// `cost roofline` reads only the file's header: weights + KV at the mean decode context over
+    /// the instance's bandwidth share, stated as a model; `cost --bench` with model_size shows
+    /// the same figure under "Modelled, not measured".
+    @Test func rooflineModelsGravitonFromTheFile() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let r = try Fixtures.runSwiftlet(["cost", "roofline", model, "--instances", "c7g.large,c8g", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let rows = try #require((o?["models"] as? [[String: Any]])?.first?["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["instance"] as? String } == ["c7g.large", "c8g.large", "c8g.xlarge", "c8g.2xlarge", "c8g.4xlarge"])
+        let c7g = rows[0]
+        let weights = try #require(c7g["weight_bytes_per_token"] as? Double), bytes = try #require(c7g["bytes_per_output_token"] as? Double)
+        // 512 prompt + 128/2 output = 576 positions of 23,040 bytes.
+        #expect(c7g["context_positions"] as? Double == 576 && abs(bytes - weights - 576 * 23040) < 1e-6)
+        #expect(abs((c7g["output_tokens_per_second_ceiling"] as? Double ?? 0) - 9.6e9 / bytes) < 1e-6)
+        #expect((c7g["basis"] as? String)?.hasPrefix("modelled, not measured") == true)
+
+        let md = try Fixtures.runSwiftlet(["cost", "roofline", model, "--instances", "c6g.large", "--format", "markdown"])
+        #expect(md.status == 0 && md.stdout.contains("| c6g.large | 2 | AWS Graviton2 |") && md.stdout.lowercased().contains("upper bound on speed / lower bound on cost"), "\(md.stdout)")
+        try expectCleanFailure(["cost", "roofline", model, "--instances", "c7i.large"], mentions: "c6g.large")
+
+        let bench = Fixtures.temporaryPath()
+        defer { unlink(bench) }
+        try Data(#"{"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12,"model_type":"llama 135M Q4_1","model_size":\#(Int(weights)),"weight_bytes_per_token":\#(Int(weights)),"kv_bytes_per_token":23040,"host":{"cpu":"AMD EPYC","architecture":"x86_64","cores":2,"features":[],"memory_bytes":1}}"#.utf8)
+            .write(to: URL(fileURLWithPath: bench))
+        let cost = try Fixtures.runSwiftlet(["cost", "--bench", bench, "--json"])
+        #expect(cost.status == 0, "\(cost.stderr)")
+        let j = try JSONSerialization.jsonObject(with: Data(cost.stdout.utf8)) as? [String: Any]
+        let same = try #require((j?["modelled"] as? [[String: Any]])?.first { $0["instance"] as? String == "c7g.large" })
+        #expect(same["output_tokens_per_second_ceiling"] as? Double == c7g["output_tokens_per_second_ceiling"] as? Double)
+        let text = try Fixtures.runSwiftlet(["cost", "--bench", bench])
+        #expect(text.stdout.contains("MODELLED, NOT MEASURED (BANDWIDTH MODEL)") && text.stdout.contains("--instance NAME"), "\(text.stdout)")
     }
 
     /// The seeds' worked example from one command, to the dollar, every input shown; and the

@@ -7,37 +7,80 @@ import Glibc
 // Hot numeric targets are built for the host's instruction set (AVX-512/VNNI on Zen 4, NEON+dot on
 // Graviton) in release builds; Swift's default x86_64 target is baseline SSE2. Parsers and I/O keep
 // Swift's checked arithmetic and bounds checks: a hostile file must produce an error, not UB.
+// `SWIFTLET_TARGET_CPU=neoverse-n1` (say) names the CPU instead: a cross build is for the target,
+// not for the machine that builds it (scripts/test-arm64).
+func environment(_ name: String) -> String? {
+    #if canImport(Glibc)
+    guard let value = getenv(name) else { return nil }
+    let text = String(cString: value)
+    return text.isEmpty ? nil : text
+    #else
+    return nil
+    #endif
+}
+let targetCPU = environment("SWIFTLET_TARGET_CPU")
 let nativeRelease: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", "native"], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", targetCPU ?? "native"], .when(configuration: .release)),
 ]
 let numericRelease: [SwiftSetting] = nativeRelease + [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
-/// Whether the build host has AVX-512 VNNI (with VL, BW and F16C). `-target-cpu native` builds
-/// release binaries for the host, so the VNNI kernels are compiled in exactly when it has them:
-/// Swift has no `#if` for CPU features, and their intrinsics do not compile for a CPU without
-/// them. `SWIFTLET_PORTABLE=1` builds the portable Swift-SIMD kernels only (as on arm64).
-func hostHasAVX512VNNI() -> Bool {
-    #if canImport(Glibc) && arch(x86_64)
-    if let portable = getenv("SWIFTLET_PORTABLE"), String(cString: portable) == "1" { return false }
-    guard let file = fopen("/proc/cpuinfo", "r") else { return false }
+/// The feature words of the build host's /proc/cpuinfo: `flags` on x86_64, `Features` on arm64.
+func hostCPUFeatures() -> Set<String> {
+    #if canImport(Glibc)
+    guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 8192)
     while fgets(&line, Int32(line.count), file) != nil {
         let text = String(cString: line)
-        guard text.hasPrefix("flags") else { continue }
-        let flags = Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
-        return ["avx512_vnni", "avx512vl", "avx512bw", "f16c"].allSatisfy(flags.contains)
+        guard text.hasPrefix("flags") || text.hasPrefix("Features") else { continue }
+        return Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
     }
-    return false
+    #endif
+    return []
+}
+
+/// Whether to build the AVX-512 VNNI kernels: the build host has AVX-512 VNNI (with VL, BW and
+/// F16C). `-target-cpu native` builds release binaries for the host, so the VNNI kernels are
+/// compiled in exactly when it has them: Swift has no `#if` for CPU features, and their
+/// intrinsics do not compile for a CPU without them. `SWIFTLET_PORTABLE=1` builds the portable
+/// Swift-SIMD kernels only (as on arm64); a named target CPU never gets them (the host's flags
+/// say nothing about it).
+func buildAVX512VNNI() -> Bool {
+    #if arch(x86_64)
+    if environment("SWIFTLET_PORTABLE") == "1" || targetCPU != nil { return false }
+    return ["avx512_vnni", "avx512vl", "avx512bw", "f16c"].allSatisfy(hostCPUFeatures().contains)
     #else
     return false
     #endif
 }
-// Quant and Kernels: the VNNI gemm, and half-precision KV loads in one `vcvtph2ps`.
+
+/// The arm64 dot-product extensions the release build targets: `sdot` (SWIFTLET_NEON_DOTPROD) and
+/// `smmla` (SWIFTLET_NEON_I8MM). For a named CPU, from what that CPU has (Neoverse N1 and later
+/// have the dot product; V1, V2 and N2 also the int8 matrix multiply); for a native arm64
+/// build, from the host's /proc/cpuinfo (`asimddp`, `i8mm`). As with VNNI, intrinsics for an
+/// extension the target lacks do not compile, so the kernels using them are behind these defines.
+func neonExtensions() -> (dotProduct: Bool, int8MatMul: Bool) {
+    if let cpu = targetCPU?.lowercased() {
+        let i8mm: Set<String> = ["neoverse-v1", "neoverse-v2", "neoverse-n2"]
+        return (i8mm.contains(cpu) || cpu == "neoverse-n1", i8mm.contains(cpu))
+    }
+    #if arch(arm64)
+    if environment("SWIFTLET_PORTABLE") == "1" { return (false, false) }
+    let features = hostCPUFeatures()
+    return (features.contains("asimddp"), features.contains("i8mm"))
+    #else
+    return (false, false)
+    #endif
+}
+// Quant and Kernels: the VNNI gemm, and half-precision KV loads in one `vcvtph2ps`; on arm64 the
+// dot-product kernels.
+let quantDefines: [String] = (buildAVX512VNNI() ? ["SWIFTLET_AVX512_VNNI"] : [])
+    + (neonExtensions().dotProduct ? ["SWIFTLET_NEON_DOTPROD"] : [])
+    + (neonExtensions().int8MatMul ? ["SWIFTLET_NEON_I8MM"] : [])
 let quantRelease: [SwiftSetting] = numericRelease
-    + (hostHasAVX512VNNI() ? [.define("SWIFTLET_AVX512_VNNI", .when(configuration: .release))] : [])
+    + quantDefines.map { .define($0, .when(configuration: .release)) }
 
 let package = Package(
     name: "Swiftlet",

@@ -118,8 +118,12 @@ public enum HTMLReport {
 
     static func table(_ headers: [String], _ rows: [[String]]) -> String {
         let e = SVGChart.escape
-        return "<table><tr>" + headers.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
-            + rows.map { "<tr>" + $0.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }.joined() + "</table>\n"
+        // Typed pieces: as one expression it is too much for Swift 6.2's type checker.
+        let head: String = headers.map { "<th>\(e($0))</th>" }.joined()
+        let body: String = rows.map { (row: [String]) -> String in
+            "<tr>" + row.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n"
+        }.joined()
+        return "<table><tr>" + head + "</tr>\n" + body + "</table>\n"
     }
 
     /// Output and prompt tokens/s at each measured concurrency (x on a log₂ scale).

@@ -258,7 +258,12 @@ public struct PriceCatalogue: Codable, Sendable {
         let bundleName = "Swiftlet_Cost.resources"
         var dirs = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
         if let exe = Bundle.main.executableURL { dirs.append(exe.resolvingSymlinksInPath().deletingLastPathComponent()) }
-        for bundle in Bundle.allBundles { dirs.append(bundle.bundleURL.deletingLastPathComponent()) }
+        // On Linux the tests are an executable too, covered above. On macOS they are a bundle that
+        // the xctest tool loads: the bundle holding this code. (Not `Bundle.allBundles`: it
+        // crashes in some Linux Foundations, e.g. Debian's Swift 6.2.3.)
+        #if canImport(Darwin)
+        dirs.append(Bundle(for: ResourceMarker.self).bundleURL.deletingLastPathComponent())
+        #endif
         for dir in dirs {
             let url = dir.appendingPathComponent(bundleName).appendingPathComponent("prices.json")
             if FileManager.default.fileExists(atPath: url.path) { return url }
@@ -266,6 +271,11 @@ public struct PriceCatalogue: Codable, Sendable {
         return nil
     }
 }
+
+#if canImport(Darwin)
+/// A class of this module, for `Bundle(for:)`.
+private final class ResourceMarker {}
+#endif
 
 /// One catalogue entry being decoded: its fields, and errors that name it.
 struct Entry {

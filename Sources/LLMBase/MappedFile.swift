@@ -28,8 +28,9 @@ public struct MappedFile: ~Copyable {
     /// The mapped bytes; valid for the lifetime of this value.
     public let bytes: UnsafeRawBufferPointer
 
+    // Both stored properties are set once, after the last throw: Swift 6.2's SIL verifier crashes
+    // on a typed throw after a partial initialization of a ~Copyable type with a deinit.
     public init(path: String) throws(FileError) {
-        self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: errnoText()) }
         defer { close(fd) }
@@ -37,15 +38,18 @@ public struct MappedFile: ~Copyable {
         guard fstat(fd, &st) == 0 else { throw .cannotOpen(path: path, reason: errnoText()) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(path: path) }
         let size = Int(st.st_size)
+        let mapped: UnsafeRawBufferPointer
         if size == 0 {
             // mmap of zero bytes fails; an empty file is still a file (the parser reports it as too short).
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
+            mapped = UnsafeRawBufferPointer(start: nil, count: 0)
+        } else {
+            guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+                throw .cannotMap(path: path, reason: errnoText())
+            }
+            mapped = UnsafeRawBufferPointer(start: base, count: size)
         }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw .cannotMap(path: path, reason: errnoText())
-        }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
+        self.path = path
+        bytes = mapped
     }
 
     deinit {

@@ -63,8 +63,11 @@ public enum Dot {
             let block = w + b * 34
             let wv = (block + 2).loadUnaligned(as: SIMD16<Int16>.self)
             let xw = UnsafeRawPointer(x.values + b * 32).loadUnaligned(as: SIMD16<Int16>.self)
-            // |w·x| ≤ 128·127, so a pair sum stays below 2¹⁵.
-            let p = ((wv &<< 8) &>> 8) &* ((xw &<< 8) &>> 8) &+ (wv &>> 8) &* (xw &>> 8)
+            // |w·x| ≤ 128·127, so a pair sum stays below 2¹⁵. Typed steps, same operations in the
+            // same order: as one expression it is too much for Swift 6.2's type checker.
+            let wEven: SIMD16<Int16> = (wv &<< 8) &>> 8, xEven: SIMD16<Int16> = (xw &<< 8) &>> 8
+            let evenProducts: SIMD16<Int16> = wEven &* xEven
+            let p: SIMD16<Int16> = evenProducts &+ (wv &>> 8) &* (xw &>> 8)
             let d = halfToFloat(block.loadUnaligned(as: UInt16.self)) * x.scales[b]
             acc.addProduct(pairSumsToFloat(p), SIMD8<Float>(repeating: d))
         }
@@ -81,8 +84,13 @@ public enum Dot {
         let xlo = SIMD16<Int16>(lowHalf: xp.loadUnaligned(as: SIMD8<Int16>.self), highHalf: xp.loadUnaligned(fromByteOffset: 32, as: SIMD8<Int16>.self))
         let xhi = SIMD16<Int16>(lowHalf: xp.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int16>.self), highHalf: xp.loadUnaligned(fromByteOffset: 48, as: SIMD8<Int16>.self))
         let loE = q & nibble, loO = (q &>> 8) & nibble, hiE = (q &>> 4) & nibble, hiO = (q &>> 12) & nibble
-        // Four products of ≤ 15·127 each: below 2¹⁵.
-        let p = loE &* ((xlo &<< 8) &>> 8) &+ loO &* (xlo &>> 8) &+ hiE &* ((xhi &<< 8) &>> 8) &+ hiO &* (xhi &>> 8)
+        // Four products of ≤ 15·127 each: below 2¹⁵. Typed steps, same operations in the same
+        // order: as one expression it is too much for Swift 6.2's type checker.
+        let xloEven: SIMD16<Int16> = (xlo &<< 8) &>> 8, xloOdd: SIMD16<Int16> = xlo &>> 8
+        let xhiEven: SIMD16<Int16> = (xhi &<< 8) &>> 8, xhiOdd: SIMD16<Int16> = xhi &>> 8
+        let lows: SIMD16<Int16> = loE &* xloEven &+ loO &* xloOdd
+        let lowsAndHighEven: SIMD16<Int16> = lows &+ hiE &* xhiEven
+        let p: SIMD16<Int16> = lowsAndHighEven &+ hiO &* xhiOdd
         return pairSumsToFloat(p)
     }
 

@@ -65,13 +65,19 @@ public enum Fixtures {
 }
 
 extension Fixtures {
-    /// The `swiftlet` executable of the same build configuration as the tests.
+    /// The `swiftlet` executable of the same build as the tests: beside the test executable (any
+    /// scratch path or target triple, e.g. the arm64 build of scripts/test-arm64), else in
+    /// `.build/<configuration>/`.
     public static func swiftletBinary() throws -> String {
         #if DEBUG
         let configuration = "debug"
         #else
         let configuration = "release"
         #endif
+        if let tests = Bundle.main.executableURL {
+            let beside = tests.deletingLastPathComponent().appendingPathComponent("swiftlet").path
+            if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        }
         let path = packageRoot.appendingPathComponent(".build/\(configuration)/swiftlet").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw MissingFixture(path: path + " (build it first: swift build -c \(configuration))")

@@ -28,6 +28,11 @@ struct NEONChunk {
     init(lo: SIMD16<Int8>, hi: SIMD16<Int8>) { self.lo = lo; self.hi = hi }
 }
 
+/// The same 16 bytes as signed (a bit cast: the standard library's `truncatingIfNeeded:`
+/// conversion between SIMD types can compile to an out-of-line call).
+@inline(__always)
+func signedBytes(_ v: SIMD16<UInt8>) -> SIMD16<Int8> { unsafeBitCast(v, to: SIMD16<Int8>.self) }
+
 /// acc + w · (the 4 activation bytes in lane `lane` of x, broadcast), in groups of 4 bytes.
 /// The lane broadcast folds into `sdot`'s by-element form.
 @inline(__always)
@@ -116,8 +121,8 @@ extension NEONTile {
         @inline(__always) func chunk(_ offset: Int) -> NEONChunk {
             let l = q.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
             let u = q.loadUnaligned(fromByteOffset: offset + 16, as: SIMD16<UInt8>.self)
-            return h == 0 ? NEONChunk(lo: SIMD16<Int8>(truncatingIfNeeded: l & mask), hi: SIMD16<Int8>(truncatingIfNeeded: u & mask))
-                          : NEONChunk(lo: SIMD16<Int8>(truncatingIfNeeded: l &>> 4), hi: SIMD16<Int8>(truncatingIfNeeded: u &>> 4))
+            return h == 0 ? NEONChunk(lo: signedBytes(l & mask), hi: signedBytes(u & mask))
+                          : NEONChunk(lo: signedBytes(l &>> 4), hi: signedBytes(u &>> 4))
         }
         return NEONHalf(c0: chunk(0), c1: chunk(32), c2: chunk(64), c3: chunk(96))
     }
@@ -134,8 +139,8 @@ extension NEONTile {
             let shift = 4 * (1 - h) - j   // 4 − c for c = 4h + j
             let l = shift >= 0 ? bits &<< UInt8(shift) : bits &>> UInt8(-shift)
             let u = shift >= 0 ? bitsHigh &<< UInt8(shift) : bitsHigh &>> UInt8(-shift)
-            c.lo |= SIMD16<Int8>(truncatingIfNeeded: l & bit4)
-            c.hi |= SIMD16<Int8>(truncatingIfNeeded: u & bit4)
+            c.lo |= signedBytes(l & bit4)
+            c.hi |= signedBytes(u & bit4)
         }
         add(&o.c0, 0); add(&o.c1, 1); add(&o.c2, 2); add(&o.c3, 3)
         return o

@@ -36,8 +36,8 @@ enum NEONKQuant {
             let shift = 4 - 2 * j
             let l = shift >= 0 ? bits &<< UInt8(shift) : bits &>> UInt8(-shift)
             let u = shift >= 0 ? bitsHigh &<< UInt8(shift) : bitsHigh &>> UInt8(-shift)
-            c.lo |= SIMD16<Int8>(truncatingIfNeeded: l & top)
-            c.hi |= SIMD16<Int8>(truncatingIfNeeded: u & top)
+            c.lo |= signedBytes(l & top)
+            c.hi |= signedBytes(u & top)
         }
         add(&o.c0, 0); add(&o.c1, 1); add(&o.c2, 2); add(&o.c3, 3)
         return o

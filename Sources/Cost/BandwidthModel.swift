@@ -86,7 +86,7 @@ public struct BandwidthCeiling: Sendable {
 
     /// What the model is and is not, with the command that replaces it by a measurement.
     public static func caveat(_ name: String) -> String {
-        "Upper bound on speed / lower bound on cost; prompt processing and batching are compute-bound and not modelled; "
+        "Upper bound on speed / lower bound on cost only while the instance gets no more than its bandwidth share; prompt processing and batching are compute-bound and not modelled; "
             + "measure with `swiftlet bench --concurrency 1,4,16 -o json --instance \(name)` on one (and pass it with --bench)."
     }
 

@@ -198,7 +198,7 @@ public struct CostAnalysis: Sendable {
             assumptions.append("modelled (instances with no measurement on their CPU family, where the catalogue has the CPU's memory bandwidth): single-stream decode is memory-bandwidth bound, "
                                + "so output tokens/s ≤ the instance's share of its socket's bandwidth (socket GB/s × vCPUs ÷ cores per socket; a Graviton vCPU is a physical core) "
                                + "÷ bytes read per output token (weights + the KV cache at the workload's mean decode context, \(Self.fixed(ModelFootprint.meanDecodeContext(promptTokens: w.promptTokens, outputTokens: w.outputTokens), 0)) positions = prompt + half the output); "
-                               + "upper bound on speed / lower bound on cost, listed apart, never used for break-even")
+                               + "upper bound on speed / lower bound on cost only while the instance gets no more than that share, listed apart, never used for break-even")
             for socket in Set(modelled.map(\.socket.name)).sorted() {
                 guard let s = modelled.first(where: { $0.socket.name == socket })?.socket else { continue }
                 assumptions.append("memory bandwidth: \(s.name) \(Self.fixed(s.bandwidthGBPerSecond, 1)) GB/s per \(s.coresPerSocket)-core socket (\(s.memory)): \(s.source), \(s.date)")

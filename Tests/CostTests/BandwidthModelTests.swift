@@ -74,7 +74,7 @@ import Testing
         let text = CostReport.render(a, format: .table)
         let section = try #require(text.range(of: "MODELLED, NOT MEASURED (BANDWIDTH MODEL)"))
         let modelled = String(text[section.upperBound...]).components(separatedBy: "MANAGED MODELS")[0]
-        #expect(modelled.lowercased().contains("upper bound on speed / lower bound on cost; prompt processing and batching are compute-bound and not modelled"))
+        #expect(modelled.lowercased().contains("upper bound on speed / lower bound on cost only while the instance gets no more than its bandwidth share; prompt processing and batching are compute-bound and not modelled"))
         #expect(modelled.contains("swiftlet bench --concurrency 1,4,16 -o json --instance NAME"))
         #expect(modelled.contains("c7g.large") && modelled.contains("$0.201") && modelled.contains("100"))
         // Not in the measured/estimated table above it.

@@ -57,11 +57,19 @@ public enum Fixtures {
             .map { try decoder.decode(T.self, from: Data($0.utf8)) }
     }
 
-    /// A fresh temporary file path (not created).
+    /// A fresh temporary file path (not created), in a directory of this test process's own that
+    /// is removed when the process exits: tests write models, sweeps and reports there, and left
+    /// in /tmp they added up run after run.
     public static func temporaryPath(_ suffix: String = ".gguf") -> String {
-        FileManager.default.temporaryDirectory
-            .appendingPathComponent("swiftlet-test-\(UUID().uuidString)\(suffix)").path
+        temporaryDirectory.appendingPathComponent("swiftlet-test-\(UUID().uuidString)\(suffix)").path
     }
+
+    static let temporaryDirectory: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: Fixtures.temporaryDirectory) }
+        return directory
+    }()
 }
 
 extension Fixtures {

@@ -53,7 +53,6 @@ public struct CostAnalysis: Sendable {
         measurement = primary
         var notes: [String] = []
         var assumptions: [String] = []
-        let hostCores = primary.host?.cores
 
         // One row per CPU instance: measured where a result was taken on it, else scaled from the
         // host by vCPUs.

@@ -262,11 +262,7 @@ enum NEONKernels {
             T.accumulate(&a3, t, s3.rows, dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
             t += T.tileBytes
         }
-        let out = UnsafeMutableRawPointer(y)
-        out.storeBytes(of: a0, as: SIMD8<Float>.self)
-        (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
-        (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
-        (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
+        KQuantTiles.storeRows(a0, a1, a2, a3, 4, y, ldy)
     }
 }
 #endif

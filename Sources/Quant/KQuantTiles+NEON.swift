@@ -108,7 +108,7 @@ enum NEONKQuant {
                 a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
             }
         }
-        store(a0, a1, a2, a3, count, y, ldy)
+        KQuantTiles.storeRows(a0, a1, a2, a3, count, y, ldy)
     }
 
     static func multiplyQ6K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
@@ -175,18 +175,7 @@ enum NEONKQuant {
                 }
             }
         }
-        store(a0, a1, a2, a3, count, y, ldy)
-    }
-
-    @inline(__always)
-    static func store(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>, _ count: Int,
-                      _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
-        let out = UnsafeMutableRawPointer(y)
-        out.storeBytes(of: a0, as: SIMD8<Float>.self)
-        guard count == 4 else { return }
-        (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
-        (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
-        (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
+        KQuantTiles.storeRows(a0, a1, a2, a3, count, y, ldy)
     }
 }
 #endif

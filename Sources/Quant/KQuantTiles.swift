@@ -73,6 +73,19 @@ public enum KQuantTiles {
         }
     }
 
+    /// Stores a tile's 8 outputs for one activation row (`count` 1) or four (`count` ≥ 4), `ldy`
+    /// floats apart: the end of every ISA's tile kernels.
+    @inline(__always)
+    static func storeRows(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>, _ count: Int,
+                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        let out = UnsafeMutableRawPointer(y)
+        out.storeBytes(of: a0, as: SIMD8<Float>.self)
+        guard count >= 4 else { return }
+        (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
+        (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
+        (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
+    }
+
     /// Row r's 32 quants q[from..<from+32] (low 4 bits) as Q4_0's interleaved nibble vectors.
     static func storeNibbles(_ q: [UInt8], from: Int, row r: Int, into v: UnsafeMutableRawPointer) {
         for p in 0..<4 {

@@ -40,12 +40,22 @@ func sdot(_ acc: SIMD4<Int32>, _ w: SIMD16<Int8>, _ x: SIMD4<Int32>, _ lane: Int
     vdotq_s32(acc, w, unsafeBitCast(SIMD4<Int32>(repeating: x[lane]), to: SIMD16<Int8>.self))
 }
 
-/// Half a tile's operands: chunks 4h..<4h+4 (weights 16h..<16h+16 of each of the 8 rows). The
-/// batch kernels unpack a tile half by half, so that 8 operand registers, 8 integer sums (4
-/// activation rows × rows 0–3 and 4–7) and 8 float accumulators fit NEON's 32 without spills.
+/// Half a tile's operands: the 8 registers of weights 16h..<16h+16 of the 8 rows, in memory
+/// order (register i at 16·i in the half's bytes). The batch kernels unpack a tile half by half,
+/// so that 8 operand registers, 8 integer sums (4 activation rows × 8 rows) and 8 float
+/// accumulators fit NEON's 32 without spills.
+///
+/// Interleaved layout: register 2j is chunk j's rows 0–3 (`cj.lo`), 2j + 1 its rows 4–7
+/// (`cj.hi`), 4 weights per row. Paired layout (SWIFTLET_NEON_I8MM, `InterleavedKernels+I8MM.swift`):
+/// register 4P + p holds rows 2p and 2p + 1, weights 16h + 8P..<16h + 8P + 8 of each, so `c0`,
+/// `c1` are group P = 0 (rows 0–1, 2–3, 4–5, 6–7) and `c2`, `c3` group 1. The unpacking (masks
+/// and shifts) is the same for both; the kernels read the registers each their own way.
 struct NEONHalf {
     var c0, c1, c2, c3: NEONChunk
+}
 
+#if !SWIFTLET_NEON_I8MM
+extension NEONHalf {
     /// sums += Σ quant · activation byte over this half's 16 weights (activation bytes at x),
     /// rows 0–3 in `lo`, 4–7 in `hi`.
     @inline(__always)
@@ -56,9 +66,17 @@ struct NEONHalf {
         sums.lo = sdot(sums.lo, c2.lo, v, 2); sums.hi = sdot(sums.hi, c2.hi, v, 2)
         sums.lo = sdot(sums.lo, c3.lo, v, 3); sums.hi = sdot(sums.hi, c3.hi, v, 3)
     }
+
+    /// The same for four activation rows at once, each its own sums.
+    @inline(__always)
+    func accumulate4(_ sums: inout NEONSums4, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer,
+                     _ x2: UnsafeRawPointer, _ x3: UnsafeRawPointer) {
+        accumulate(&sums.s0, x0); accumulate(&sums.s1, x1)
+        accumulate(&sums.s2, x2); accumulate(&sums.s3, x3)
+    }
 }
 
-/// Integer sums of the 8 rows of a tile: rows 0–3, rows 4–7.
+/// Integer sums of the 8 rows of a tile for one activation row: rows 0–3, rows 4–7.
 struct NEONSums {
     var lo = SIMD4<Int32>()
     var hi = SIMD4<Int32>()
@@ -66,6 +84,15 @@ struct NEONSums {
     @inline(__always) init() {}
     var rows: SIMD8<Int32> { SIMD8(lowHalf: lo, highHalf: hi) }
 }
+
+/// Integer sums of the 8 rows of a tile for four activation rows.
+struct NEONSums4 {
+    var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
+
+    @inline(__always) init() {}
+    var rows: (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) { (s0.rows, s1.rows, s2.rows, s3.rows) }
+}
+#endif
 
 /// The 8 chunk operands of one tile (8 rows × 32 weights), as two halves.
 struct NEONOperands {
@@ -127,20 +154,30 @@ extension NEONTile {
         return NEONHalf(c0: chunk(0), c1: chunk(32), c2: chunk(64), c3: chunk(96))
     }
 
-    /// Five-bit tiles: the nibble half with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
+    /// Five-bit tiles: the nibble half with each register's fifth bits moved to bit 4 (the bit
+    /// planes: rows 0–3 at 128, rows 4–7 at 144 in the interleaved layout; row pairs 0–1 and 2–3,
+    /// 4–5 and 6–7 there in the paired one, `InterleavedLayout.fifthBit`).
     @inline(__always)
     static func fiveBitHalf(_ q: UnsafeRawPointer, _ h: Int) -> NEONHalf {
         var o = nibbleHalf(q, h)
         let bits = q.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt8>.self)
         let bitsHigh = q.loadUnaligned(fromByteOffset: 144, as: SIMD16<UInt8>.self)
         let bit4 = SIMD16<UInt8>(repeating: 0x10)
-        // Chunk c = 4h + j: bit c of h moves to bit 4, a shift left by 4 − c (right by c − 4).
+        @inline(__always) func toBit4(_ v: SIMD16<UInt8>, _ bit: Int) -> SIMD16<Int8> {
+            signedBytes((bit <= 4 ? v &<< UInt8(4 - bit) : v &>> UInt8(bit - 4)) & bit4)
+        }
         @inline(__always) func add(_ c: inout NEONChunk, _ j: Int) {
-            let shift = 4 * (1 - h) - j   // 4 − c for c = 4h + j
-            let l = shift >= 0 ? bits &<< UInt8(shift) : bits &>> UInt8(-shift)
-            let u = shift >= 0 ? bitsHigh &<< UInt8(shift) : bitsHigh &>> UInt8(-shift)
-            c.lo |= signedBytes(l & bit4)
-            c.hi |= signedBytes(u & bit4)
+            #if SWIFTLET_NEON_I8MM
+            // Registers 2j and 2j + 1: group P = j/2, row pairs 2(j%2) and 2(j%2) + 1, both in
+            // plane j%2, at bits 2h + P and 4 + 2h + P.
+            let plane = j % 2 == 0 ? bits : bitsHigh
+            c.lo |= toBit4(plane, 2 * h + j / 2)
+            c.hi |= toBit4(plane, 4 + 2 * h + j / 2)
+            #else
+            // Chunk 4h + j: its bit in both planes.
+            c.lo |= toBit4(bits, 4 * h + j)
+            c.hi |= toBit4(bitsHigh, 4 * h + j)
+            #endif
         }
         add(&o.c0, 0); add(&o.c1, 1); add(&o.c2, 2); add(&o.c3, 3)
         return o
@@ -250,16 +287,16 @@ enum NEONKernels {
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
         for b in 0..<nb {
             let o = b * 32
-            var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
+            var s = NEONSums4()
             for h in 0..<2 {
-                let ops = T.half(t, h), oh = o + 16 * h
-                ops.accumulate(&s0, x0 + oh); ops.accumulate(&s1, x1 + oh)
-                ops.accumulate(&s2, x2 + oh); ops.accumulate(&s3, x3 + oh)
+                let oh = o + 16 * h
+                T.half(t, h).accumulate4(&s, x0 + oh, x1 + oh, x2 + oh, x3 + oh)
             }
-            T.accumulate(&a0, t, s0.rows, dx: dx[b], sx: sx[b])
-            T.accumulate(&a1, t, s1.rows, dx: dx[b + nb], sx: sx[b + nb])
-            T.accumulate(&a2, t, s2.rows, dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
-            T.accumulate(&a3, t, s3.rows, dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
+            let (r0, r1, r2, r3) = s.rows
+            T.accumulate(&a0, t, r0, dx: dx[b], sx: sx[b])
+            T.accumulate(&a1, t, r1, dx: dx[b + nb], sx: sx[b + nb])
+            T.accumulate(&a2, t, r2, dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
+            T.accumulate(&a3, t, r3, dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
             t += T.tileBytes
         }
         KQuantTiles.storeRows(a0, a1, a2, a3, 4, y, ldy)

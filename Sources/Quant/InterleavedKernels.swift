@@ -19,7 +19,8 @@ import LLMBase
 /// same signature and is what the tests hold the fast kernels to.
 public enum InterleavedKernels {
     /// Whether this build multiplies with `vpdpbusd` (x86_64 built for a host with AVX-512 VNNI)
-    /// or `sdot` (arm64 built for a CPU with the dot-product extension; see Package.swift).
+    /// or `sdot`/`smmla` (arm64 built for a CPU with the dot-product extension, and the int8
+    /// matrix multiply where it has it; see Package.swift).
     /// Weights are interleaved at load only then.
     public static var vectorized: Bool { instructionSet != nil }
 
@@ -28,6 +29,8 @@ public enum InterleavedKernels {
     public static var instructionSet: String? {
         #if SWIFTLET_AVX512_VNNI
         return "AVX-512 VNNI (vpdpbusd)"
+        #elseif SWIFTLET_NEON_I8MM
+        return "NEON int8 matrix multiply (smmla) for batches, dot product (sdot) for decode, on paired tiles"
         #elseif SWIFTLET_NEON_DOTPROD
         return "NEON dot product (sdot)"
         #else

@@ -27,6 +27,15 @@ import LLMBase
 // | ((h >> c) & 1) << 4, two shifts and a mask per chunk.
 //
 // The same bytes, tiles, sizes and scales as the file: a matrix takes exactly its GGUF size.
+//
+// Paired rows (`pairedRows`: arm64 builds with the int8 matrix multiply, Graviton 3 and 4): the
+// same tiles with the operand bytes in `smmla`'s operand shape instead, a 16-byte register = two
+// rows × 8 bytes. Group P of a region's bytes (bytes 8P..<8P+8 of each row) is 64 bytes, rows
+// 2p and 2p+1 in register p: row r's byte k at 64·(k/8) + 16·(r/2) + 8·(r%2) + k%8. The bit
+// planes follow the registers, so a register's extra bits are one shift and mask away: Q5's
+// fifth bit of row r, weight i in byte 16·(r/4) + 8·(r%2) + i%8, bit 4·(r/2 % 2) + 2·(i/16) +
+// (i%16)/8 (`fifthBit`). The repack moves bytes and bits only; `quant` reads either layout, so
+// the scalar twins and the tests hold both to the file.
 
 public enum InterleavedLayout {
     /// Rows per tile.
@@ -57,10 +66,34 @@ public enum InterleavedLayout {
     }
 
     /// Re-lays out GGUF rows (`rowBytes` apart) of groups `groups` into `dst` (the whole matrix).
+    /// Whether this build's kernels take operands in row pairs (`smmla`, SWIFTLET_NEON_I8MM);
+    /// the layout's default everywhere. Both layouts can be written and read on any build.
+    public static let pairedRows: Bool = {
+        #if SWIFTLET_NEON_I8MM
+        return true
+        #else
+        return false
+        #endif
+    }()
+
+    /// Offset of row r's byte k within a region of operand bytes (Q4 nibble bytes: k < 16; Q8_0
+    /// weights: k < 32). The 4 bytes at k…k+3 (k a multiple of 4) are contiguous in both layouts.
+    @inlinable
+    public static func operandOffset(row r: Int, byte k: Int, paired: Bool) -> Int {
+        paired ? 64 * (k / 8) + 16 * (r / 2) + 8 * (r % 2) + k % 8 : 32 * (k / 4) + 4 * r + k % 4
+    }
+
+    /// Where Q5's fifth bit of row r's weight i (0..<32) is, in the 32 bytes after the nibbles.
+    @inlinable
+    public static func fifthBit(row r: Int, weight i: Int, paired: Bool) -> (offset: Int, bit: Int) {
+        guard paired else { return (4 * r + i % 4, i / 4) }
+        return (16 * (r / 4) + 8 * (r % 2) + i % 8, 4 * ((r / 2) % 2) + 2 * (i / 16) + (i % 16) / 8)
+    }
+
     public static func repack(_ encoding: WeightEncoding, _ src: UnsafeRawPointer, rowBytes: Int,
-                              groups: Range<Int>, columns: Int, into dst: UnsafeMutableRawPointer) {
+                              groups: Range<Int>, columns: Int, into dst: UnsafeMutableRawPointer, paired: Bool = pairedRows) {
         if KQuantTiles.tileBytes(encoding) != nil {
-            KQuantTiles.repack(encoding, src, rowBytes: rowBytes, groups: groups, columns: columns, into: dst)
+            KQuantTiles.repack(encoding, src, rowBytes: rowBytes, groups: groups, columns: columns, into: dst, paired: paired)
             return
         }
         let nb = columns / 32
@@ -74,10 +107,10 @@ public enum InterleavedLayout {
                     t.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
                     switch encoding {
                     case .q4_0:
-                        for p in 0..<4 { copy4(block + 2 + 4 * p, t + 16 + 32 * p + 4 * r) }
+                        for p in 0..<4 { copy4(block + 2 + 4 * p, t + 16 + operandOffset(row: r, byte: 4 * p, paired: paired)) }
                     case .q4_1:
                         t.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
-                        for p in 0..<4 { copy4(block + 4 + 4 * p, t + 32 + 32 * p + 4 * r) }
+                        for p in 0..<4 { copy4(block + 4 + 4 * p, t + 32 + operandOffset(row: r, byte: 4 * p, paired: paired)) }
                     case .q5_0, .q5_1:
                         let minimum = encoding == .q5_1 ? 2 : 0
                         if minimum > 0 {
@@ -85,16 +118,18 @@ public enum InterleavedLayout {
                         }
                         let nibbles = 16 + 16 * (minimum / 2)
                         let qh = block.loadUnaligned(fromByteOffset: 2 + minimum, as: UInt32.self)
-                        for p in 0..<4 { copy4(block + 6 + minimum + 4 * p, t + nibbles + 32 * p + 4 * r) }
-                        for j in 0..<4 {
-                            var h: UInt8 = 0
-                            for c in 0..<8 { h |= UInt8((qh >> UInt32(4 * c + j)) & 1) << UInt8(c) }
-                            t.storeBytes(of: h, toByteOffset: nibbles + 128 + 4 * r + j, as: UInt8.self)
+                        for p in 0..<4 { copy4(block + 6 + minimum + 4 * p, t + nibbles + operandOffset(row: r, byte: 4 * p, paired: paired)) }
+                        // The bit planes are shared by rows: cleared before the tile's first row.
+                        if r == 0 { (t + nibbles + 128).initializeMemory(as: UInt8.self, repeating: 0, count: 32) }
+                        for i in 0..<32 {
+                            let (offset, bit) = fifthBit(row: r, weight: i, paired: paired)
+                            let byte = t + nibbles + 128 + offset
+                            byte.storeBytes(of: byte.load(as: UInt8.self) | UInt8((qh >> UInt32(i)) & 1) << UInt8(bit), as: UInt8.self)
                         }
                     default:
                         for c in 0..<8 {
                             let word = (block + 2 + 4 * c).loadUnaligned(as: UInt32.self) ^ 0x8080_8080
-                            t.storeBytes(of: word, toByteOffset: 16 + 32 * c + 4 * r, as: UInt32.self)
+                            t.storeBytes(of: word, toByteOffset: 16 + operandOffset(row: r, byte: 4 * c, paired: paired), as: UInt32.self)
                         }
                     }
                 }
@@ -110,27 +145,28 @@ public enum InterleavedLayout {
     /// The weight at (row r of its tile, index i of the block), as the integer the kernels
     /// multiply (Q4: the nibble 0...15; Q8_0: the signed weight), and the tile's scale and minimum.
     @inlinable
-    public static func quant(_ encoding: WeightEncoding, tile t: UnsafeRawPointer, row r: Int, index i: Int) -> Int32 {
+    public static func quant(_ encoding: WeightEncoding, tile t: UnsafeRawPointer, row r: Int, index i: Int,
+                             paired: Bool = pairedRows) -> Int32 {
         switch encoding {
         case .q8_0:
-            let c = i / 4, j = i % 4
-            return Int32(t.load(fromByteOffset: 16 + 32 * c + 4 * r + j, as: UInt8.self)) - 128
+            return Int32(t.load(fromByteOffset: 16 + operandOffset(row: r, byte: i, paired: paired), as: UInt8.self)) - 128
         default:
             let base = encoding == .q4_1 || encoding == .q5_1 ? 32 : 16
             let low = i < 16, k = low ? i : i - 16
-            let byte = t.load(fromByteOffset: base + 32 * (k / 4) + 4 * r + k % 4, as: UInt8.self)
+            let byte = t.load(fromByteOffset: base + operandOffset(row: r, byte: k, paired: paired), as: UInt8.self)
             let nibble = Int32(low ? byte & 0x0F : byte >> 4)
             guard encoding == .q5_0 || encoding == .q5_1 else { return nibble }
-            let h = t.load(fromByteOffset: base + 128 + 4 * r + i % 4, as: UInt8.self)
-            return nibble | Int32((h >> UInt8(i / 4)) & 1) << 4
+            let (offset, bit) = fifthBit(row: r, weight: i, paired: paired)
+            let h = t.load(fromByteOffset: base + 128 + offset, as: UInt8.self)
+            return nibble | Int32((h >> UInt8(bit)) & 1) << 4
         }
     }
 
     /// Dequantizes row `row` of an interleaved matrix into `out` (`columns` floats).
     public static func dequantizeRow(_ encoding: WeightEncoding, _ matrix: UnsafeRawPointer, row: Int, columns: Int,
-                                     into out: UnsafeMutablePointer<Float>) {
+                                     into out: UnsafeMutablePointer<Float>, paired: Bool = pairedRows) {
         if KQuantTiles.tileBytes(encoding) != nil {
-            KQuantTiles.dequantizeRow(encoding, matrix, row: row, columns: columns, into: out)
+            KQuantTiles.dequantizeRow(encoding, matrix, row: row, columns: columns, into: out, paired: paired)
             return
         }
         guard let tile = tileBytes(encoding) else { return }
@@ -141,7 +177,7 @@ public enum InterleavedLayout {
             let hasMinimum = encoding == .q4_1 || encoding == .q5_1
             let m = hasMinimum ? floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self)) : 0
             let offset: Int32 = encoding == .q4_0 ? 8 : (encoding == .q5_0 ? 16 : 0)
-            for i in 0..<32 { out[b * 32 + i] = d * Float(quant(encoding, tile: t, row: r, index: i) - offset) + m }
+            for i in 0..<32 { out[b * 32 + i] = d * Float(quant(encoding, tile: t, row: r, index: i, paired: paired) - offset) + m }
         }
     }
 }

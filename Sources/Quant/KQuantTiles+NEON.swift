@@ -23,22 +23,36 @@ func neonSignedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
 }
 
 enum NEONKQuant {
-    /// Q6_K operands, half h: the nibble half with the top two bits of chunk c = 4h + j moved to
-    /// bits 4–5 (the top bits of chunks 0–3 are in the first 32 bytes after the nibbles, of 4–7
-    /// in the next 32, at bits 2j…2j+1).
+    /// Q6_K operands, half h: the nibble half with each register's top two bits moved to bits
+    /// 4–5. Interleaved layout: the top bits of chunks 0–3 are in the first 32 bytes after the
+    /// nibbles, of 4–7 in the next 32, at bits 2j…2j+1. Paired layout: one 16-byte plane per row
+    /// pair, group P of half h at bits 2f…2f+1, f = 2h + P (`KQuantTiles.topBits`).
     @inline(__always)
     static func sixBitHalf(_ q: UnsafeRawPointer, _ h: Int) -> NEONHalf {
         var o = NEONQ4_0.nibbleHalf(q, h)
         let top = SIMD16<UInt8>(repeating: 0x30)
+        @inline(__always) func toBits4(_ v: SIMD16<UInt8>, _ shift: Int) -> SIMD16<Int8> {
+            signedBytes((shift <= 4 ? v &<< UInt8(4 - shift) : v &>> UInt8(shift - 4)) & top)
+        }
+        #if SWIFTLET_NEON_I8MM
+        let planes = (q.loadUnaligned(fromByteOffset: 128, as: SIMD16<UInt8>.self),
+                      q.loadUnaligned(fromByteOffset: 144, as: SIMD16<UInt8>.self),
+                      q.loadUnaligned(fromByteOffset: 160, as: SIMD16<UInt8>.self),
+                      q.loadUnaligned(fromByteOffset: 176, as: SIMD16<UInt8>.self))
+        // Registers 2j and 2j + 1: group P = j/2, row pairs 2(j%2) and 2(j%2) + 1.
+        @inline(__always) func add(_ c: inout NEONChunk, _ j: Int) {
+            let shift = 2 * (2 * h + j / 2)
+            c.lo |= toBits4(j % 2 == 0 ? planes.0 : planes.2, shift)
+            c.hi |= toBits4(j % 2 == 0 ? planes.1 : planes.3, shift)
+        }
+        #else
         let bits = q.loadUnaligned(fromByteOffset: 128 + 32 * h, as: SIMD16<UInt8>.self)
         let bitsHigh = q.loadUnaligned(fromByteOffset: 144 + 32 * h, as: SIMD16<UInt8>.self)
         @inline(__always) func add(_ c: inout NEONChunk, _ j: Int) {
-            let shift = 4 - 2 * j
-            let l = shift >= 0 ? bits &<< UInt8(shift) : bits &>> UInt8(-shift)
-            let u = shift >= 0 ? bitsHigh &<< UInt8(shift) : bitsHigh &>> UInt8(-shift)
-            c.lo |= signedBytes(l & top)
-            c.hi |= signedBytes(u & top)
+            c.lo |= toBits4(bits, 2 * j)
+            c.hi |= toBits4(bitsHigh, 2 * j)
         }
+        #endif
         add(&o.c0, 0); add(&o.c1, 1); add(&o.c2, 2); add(&o.c3, 3)
         return o
     }
@@ -92,19 +106,19 @@ enum NEONKQuant {
                     continue
                 }
                 // Four rows: half by half, as `NEONKernels.rows4`.
-                var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
+                var sums = NEONSums4()
                 for h in 0..<2 {
-                    let ops = NEONQ4_0.nibbleHalf(q, h), oh = o + 16 * h
-                    ops.accumulate(&s0, x0 + oh); ops.accumulate(&s1, x1 + oh)
-                    ops.accumulate(&s2, x2 + oh); ops.accumulate(&s3, x3 + oh)
+                    let oh = o + 16 * h
+                    NEONQ4_0.nibbleHalf(q, h).accumulate4(&sums, x0 + oh, x1 + oh, x2 + oh, x3 + oh)
                 }
-                a0.addProduct(scale, neonToFloat(s0.rows) * dx[blk])
+                let (r0, r1, r2, r3) = sums.rows
+                a0.addProduct(scale, neonToFloat(r0) * dx[blk])
                 a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
-                a1.addProduct(scale, neonToFloat(s1.rows) * dx[blk + n32])
+                a1.addProduct(scale, neonToFloat(r1) * dx[blk + n32])
                 a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
-                a2.addProduct(scale, neonToFloat(s2.rows) * dx[blk + 2 * n32])
+                a2.addProduct(scale, neonToFloat(r2) * dx[blk + 2 * n32])
                 a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
-                a3.addProduct(scale, neonToFloat(s3.rows) * dx[blk + 3 * n32])
+                a3.addProduct(scale, neonToFloat(r3) * dx[blk + 3 * n32])
                 a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
             }
         }
@@ -163,15 +177,15 @@ enum NEONKQuant {
                 }
                 // Four rows, half by half: each half is one 16-weight sub-block with its own scale.
                 for h in 0..<2 {
-                    let ops = sixBitHalf(q, h), oh = o + 16 * h
-                    var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
-                    ops.accumulate(&s0, x0 + oh); ops.accumulate(&s1, x1 + oh)
-                    ops.accumulate(&s2, x2 + oh); ops.accumulate(&s3, x3 + oh)
+                    let oh = o + 16 * h
+                    var sums = NEONSums4()
+                    sixBitHalf(q, h).accumulate4(&sums, x0 + oh, x1 + oh, x2 + oh, x3 + oh)
+                    let (r0, r1, r2, r3) = sums.rows
                     let scale = d * neonSignedBytes(t + 16 + 16 * a + 8 * h)
-                    q6kAccumulateHalf(&a0, scale, s0.rows, dx: dx[blk], hs: hs[2 * blk + h])
-                    q6kAccumulateHalf(&a1, scale, s1.rows, dx: dx[blk + n32], hs: hs[2 * (blk + n32) + h])
-                    q6kAccumulateHalf(&a2, scale, s2.rows, dx: dx[blk + 2 * n32], hs: hs[2 * (blk + 2 * n32) + h])
-                    q6kAccumulateHalf(&a3, scale, s3.rows, dx: dx[blk + 3 * n32], hs: hs[2 * (blk + 3 * n32) + h])
+                    q6kAccumulateHalf(&a0, scale, r0, dx: dx[blk], hs: hs[2 * blk + h])
+                    q6kAccumulateHalf(&a1, scale, r1, dx: dx[blk + n32], hs: hs[2 * (blk + n32) + h])
+                    q6kAccumulateHalf(&a2, scale, r2, dx: dx[blk + 2 * n32], hs: hs[2 * (blk + 2 * n32) + h])
+                    q6kAccumulateHalf(&a3, scale, r3, dx: dx[blk + 3 * n32], hs: hs[2 * (blk + 3 * n32) + h])
                 }
             }
         }

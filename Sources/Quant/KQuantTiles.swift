@@ -17,6 +17,11 @@ import LLMBase
 // r's weight 4c + j for chunks c = 0…3 (weights 0…15); the second 32 bytes do the same for chunks
 // 4…7 (weights 16…31). Quants are stored unsigned (0…63), the weight being q − 32.
 //
+// Paired rows (`InterleavedLayout.pairedRows`, for `smmla`): the nibble vectors in row pairs as
+// there (`InterleavedLayout.operandOffset`), and Q6_K's 64 bytes of top bits as one 16-byte
+// register per row pair: row r's weight i in byte 16·(r/2) + 8·(r%2) + i%8, bits 2f…2f+1 with
+// f = 2·(i/16) + (i%16)/8 (`topBits`).
+//
 // Q4_K's 6-bit scales stay packed as in the file (`get_scale_min_k4`'s layout), unpacked for 8
 // rows at once with 32-bit lane shifts and masks. Q6_K's 8-bit scales are one byte per row.
 public enum KQuantTiles {
@@ -29,8 +34,17 @@ public enum KQuantTiles {
     }
 
     /// Re-lays out GGUF rows (`rowBytes` apart) of row groups `groups` into `dst` (the whole matrix).
+    /// Where Q6_K's top two bits of row r's weight i (0..<32) are, in the 64 bytes after a
+    /// 32-block's nibbles.
+    @inlinable
+    public static func topBits(row r: Int, weight i: Int, paired: Bool) -> (offset: Int, shift: Int) {
+        let k = i % 16
+        guard paired else { return (32 * (i / 16) + 4 * r + k % 4, 2 * (k / 4)) }
+        return (16 * (r / 2) + 8 * (r % 2) + k % 8, 2 * (2 * (i / 16) + k / 8))
+    }
+
     public static func repack(_ e: WeightEncoding, _ src: UnsafeRawPointer, rowBytes: Int, groups: Range<Int>,
-                              columns: Int, into dst: UnsafeMutableRawPointer) {
+                              columns: Int, into dst: UnsafeMutableRawPointer, paired: Bool = InterleavedLayout.pairedRows) {
         guard let tile = tileBytes(e) else { return }
         let nb = columns / 256
         var q = [UInt8](repeating: 0, count: 256)
@@ -47,7 +61,7 @@ public enum KQuantTiles {
                             t.storeBytes(of: block.loadUnaligned(fromByteOffset: 4 + 4 * w, as: UInt32.self), toByteOffset: 32 + 32 * w + 4 * r, as: UInt32.self)
                         }
                         for i in 0..<256 { q[i] = UInt8(Q4_K.element(block, i).q) }
-                        for s in 0..<8 { storeNibbles(q, from: 32 * s, row: r, into: t + 128 + 128 * s) }
+                        for s in 0..<8 { storeNibbles(q, from: 32 * s, row: r, into: t + 128 + 128 * s, paired: paired) }
                     default:   // Q6_K
                         t.storeBytes(of: block.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
                         for s in 0..<16 {
@@ -56,15 +70,13 @@ public enum KQuantTiles {
                         for i in 0..<256 { q[i] = UInt8(Q6_K.element(block, i).q + 32) }
                         for a in 0..<8 {
                             let sub = t + 144 + 192 * a
-                            storeNibbles(q, from: 32 * a, row: r, into: sub)
-                            for j in 0..<4 {
-                                var low: UInt8 = 0, high: UInt8 = 0
-                                for c in 0..<4 {
-                                    low |= (q[32 * a + 4 * c + j] >> 4) << UInt8(2 * c)
-                                    high |= (q[32 * a + 16 + 4 * c + j] >> 4) << UInt8(2 * c)
-                                }
-                                sub.storeBytes(of: low, toByteOffset: 128 + 4 * r + j, as: UInt8.self)
-                                sub.storeBytes(of: high, toByteOffset: 160 + 4 * r + j, as: UInt8.self)
+                            storeNibbles(q, from: 32 * a, row: r, into: sub, paired: paired)
+                            // The top-bit bytes are shared by rows: cleared before the tile's first row.
+                            if r == 0 { (sub + 128).initializeMemory(as: UInt8.self, repeating: 0, count: 64) }
+                            for i in 0..<32 {
+                                let (offset, shift) = topBits(row: r, weight: i, paired: paired)
+                                let byte = sub + 128 + offset
+                                byte.storeBytes(of: byte.load(as: UInt8.self) | (q[32 * a + i] >> 4) << UInt8(shift), as: UInt8.self)
                             }
                         }
                     }
@@ -87,26 +99,26 @@ public enum KQuantTiles {
     }
 
     /// Row r's 32 quants q[from..<from+32] (low 4 bits) as Q4_0's interleaved nibble vectors.
-    static func storeNibbles(_ q: [UInt8], from: Int, row r: Int, into v: UnsafeMutableRawPointer) {
-        for p in 0..<4 {
-            for j in 0..<4 {
-                let byte = (q[from + 4 * p + j] & 0x0F) | (q[from + 16 + 4 * p + j] & 0x0F) << 4
-                v.storeBytes(of: byte, toByteOffset: 32 * p + 4 * r + j, as: UInt8.self)
-            }
+    static func storeNibbles(_ q: [UInt8], from: Int, row r: Int, into v: UnsafeMutableRawPointer, paired: Bool) {
+        for k in 0..<16 {
+            let byte = (q[from + k] & 0x0F) | (q[from + 16 + k] & 0x0F) << 4
+            v.storeBytes(of: byte, toByteOffset: InterleavedLayout.operandOffset(row: r, byte: k, paired: paired), as: UInt8.self)
         }
     }
 
     /// The quant of weight i (0..<32) of 32-block `a` of row r, read back from a tile (unsigned:
     /// Q4_K 0…15, Q6_K 0…63).
     @inlinable
-    public static func quant(_ e: WeightEncoding, tile t: UnsafeRawPointer, block a: Int, row r: Int, index i: Int) -> Int32 {
+    public static func quant(_ e: WeightEncoding, tile t: UnsafeRawPointer, block a: Int, row r: Int, index i: Int,
+                             paired: Bool = InterleavedLayout.pairedRows) -> Int32 {
         let base = e == .q4_K ? 128 + 128 * a : 144 + 192 * a
         let low = i < 16, k = low ? i : i - 16
-        let byte = t.load(fromByteOffset: base + 32 * (k / 4) + 4 * r + k % 4, as: UInt8.self)
+        let byte = t.load(fromByteOffset: base + InterleavedLayout.operandOffset(row: r, byte: k, paired: paired), as: UInt8.self)
         let nibble = Int32(low ? byte & 0x0F : byte >> 4)
         guard e == .q6_K else { return nibble }
-        let top = t.load(fromByteOffset: base + 128 + (low ? 0 : 32) + 4 * r + k % 4, as: UInt8.self)
-        return nibble | Int32((top >> UInt8(2 * (k / 4))) & 3) << 4
+        let (offset, shift) = topBits(row: r, weight: i, paired: paired)
+        let top = t.load(fromByteOffset: base + 128 + offset, as: UInt8.self)
+        return nibble | Int32((top >> UInt8(shift)) & 3) << 4
     }
 
     /// Row r's scale and minimum of sub-block s in a Q4_K tile.
@@ -119,7 +131,7 @@ public enum KQuantTiles {
 
     /// Row `row` of a tiled matrix, dequantized (`columns` floats).
     public static func dequantizeRow(_ e: WeightEncoding, _ matrix: UnsafeRawPointer, row: Int, columns: Int,
-                                     into out: UnsafeMutablePointer<Float>) {
+                                     into out: UnsafeMutablePointer<Float>, paired: Bool = InterleavedLayout.pairedRows) {
         guard let tile = tileBytes(e) else { return }
         let nb = columns / 256, g = row / 8, r = row % 8
         for b in 0..<nb {
@@ -127,7 +139,7 @@ public enum KQuantTiles {
             let d = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 2 * r, as: UInt16.self))
             for a in 0..<8 {
                 for i in 0..<32 {
-                    let q = Float(quant(e, tile: t, block: a, row: r, index: i))
+                    let q = Float(quant(e, tile: t, block: a, row: r, index: i, paired: paired))
                     let y: Float
                     if e == .q4_K {
                         let dmin = floatFromHalfBits(t.loadUnaligned(fromByteOffset: 16 + 2 * r, as: UInt16.self))

@@ -257,3 +257,79 @@ enum InterleavedKernelBuild {
 
     static func sayWhenComparingTheTwinWithItself() { _ = note }
 }
+
+/// Both tile layouts on every build: the interleaved one (`sdot`, VNNI) and the paired one
+/// (`smmla`), whichever this build's kernels use. Each keeps every weight of the file (read back
+/// through `quant`, which the scalar twins use), the two put the same bytes in different places,
+/// and `pairedRows` is the layout the kernels above were checked on.
+@Suite struct TileLayoutTests {
+    static func randomBlocks(_ e: WeightEncoding, count: Int, seed: UInt64) -> [UInt8] {
+        switch e {
+        case .q4_K, .q6_K: return KQuantInterleavedTests.randomBlocks(e, count: count, seed: seed)
+        case .q4_1:
+            // Random bytes with a finite minimum (the Q5_1 helper sets only Q5_1's).
+            var bytes = FiveBitInterleavedTests.randomBlocks(e, count: count, seed: seed)
+            for b in 0..<count {
+                bytes.withUnsafeMutableBytes { $0.storeBytes(of: halfBitsFromFloat(0.25), toByteOffset: b * e.blockBytes + 2, as: UInt16.self) }
+            }
+            return bytes
+        default: return FiveBitInterleavedTests.randomBlocks(e, count: count, seed: seed)
+        }
+    }
+
+    @Test(arguments: [WeightEncoding.q4_0, .q4_1, .q8_0, .q5_0, .q5_1, .q4_K, .q6_K])
+    func bothLayoutsKeepEveryWeight(_ e: WeightEncoding) {
+        let m = 16, k = 512, rowBytes = e.rowBytes(columns: k)
+        let weights = Self.randomBlocks(e, count: m * k / e.blockSize, seed: 2026)
+        let count = InterleavedLayout.byteCount(e, rows: m, columns: k)
+        // Filled with a pattern first: the repack must not depend on zeroed memory.
+        var interleaved = [UInt8](repeating: 0xA5, count: count), paired = interleaved
+        weights.withUnsafeBytes { src in
+            interleaved.withUnsafeMutableBytes {
+                InterleavedLayout.repack(e, src.baseAddress!, rowBytes: rowBytes, groups: 0..<2, columns: k, into: $0.baseAddress!, paired: false)
+            }
+            paired.withUnsafeMutableBytes {
+                InterleavedLayout.repack(e, src.baseAddress!, rowBytes: rowBytes, groups: 0..<2, columns: k, into: $0.baseAddress!, paired: true)
+            }
+            for r in 0..<m {
+                var expected = [Float](repeating: 0, count: k), fromInterleaved = expected, fromPaired = expected
+                dequantize(e, src.baseAddress! + r * rowBytes, into: &expected, count: k)
+                interleaved.withUnsafeBytes { InterleavedLayout.dequantizeRow(e, $0.baseAddress!, row: r, columns: k, into: &fromInterleaved, paired: false) }
+                paired.withUnsafeBytes { InterleavedLayout.dequantizeRow(e, $0.baseAddress!, row: r, columns: k, into: &fromPaired, paired: true) }
+                #expect(fromInterleaved == expected, "\(e) row \(r), interleaved")
+                #expect(fromPaired == expected, "\(e) row \(r), paired")
+            }
+        }
+        #expect(interleaved != paired, "\(e): the paired layout moves the operand bytes")
+        if ![WeightEncoding.q5_0, .q5_1, .q6_K].contains(e) {   // these also move bits within bytes
+            #expect(interleaved.sorted() == paired.sorted(), "\(e): the same bytes, in another order")
+        }
+    }
+
+    /// The paired layout's registers: row r's byte k at 64·(k/8) + 16·(r/2) + 8·(r%2) + k%8 — a
+    /// 16-byte register is two rows × 8 bytes, `smmla`'s operand — and every offset used once.
+    @Test func pairedOffsetsAreRowPairsOfEightBytes() {
+        var seen = Set<Int>()
+        for r in 0..<8 {
+            for k in 0..<32 {
+                let o = InterleavedLayout.operandOffset(row: r, byte: k, paired: true)
+                #expect(o / 16 == 4 * (k / 8) + r / 2 && (o % 16) / 8 == r % 2 && o % 8 == k % 8)
+                seen.insert(o)
+            }
+        }
+        #expect(seen == Set(0..<256))
+        var bits = Set<Int>(), tops = Set<Int>()
+        for r in 0..<8 {
+            for i in 0..<32 {
+                let (offset, bit) = InterleavedLayout.fifthBit(row: r, weight: i, paired: true)
+                bits.insert(8 * offset + bit)
+                let (byte, shift) = KQuantTiles.topBits(row: r, weight: i, paired: true)
+                #expect(shift % 2 == 0 && shift < 8)
+                tops.insert(4 * byte + shift / 2)
+            }
+        }
+        #expect(bits == Set(0..<256), "Q5 fifth bits: 256 distinct bits in 32 bytes")
+        #expect(tops == Set(0..<256), "Q6_K top bits: 256 distinct pairs in 64 bytes")
+        print("this build's kernels use the \(InterleavedLayout.pairedRows ? "paired" : "interleaved") tile layout")
+    }
+}

@@ -25,12 +25,23 @@ import Tokenizer
         return files
     }
 
+    /// Every matmul path, unless SWIFTLET_REFERENCE_BACKENDS names some (comma-separated, e.g.
+    /// `auto`): scripts/test-arm64 checks `auto` only under emulation, the path with the NEON
+    /// kernels; `simd` and `blas` are F32 code that the native run checks. Said when it narrows.
+    static let backends: [MatmulBackend] = {
+        let all: [MatmulBackend] = [.auto, .simd, .blas]
+        guard let names = ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_BACKENDS"], !names.isEmpty else { return all }
+        let chosen = all.filter { names.split(separator: ",").map(String.init).contains($0.rawValue) }
+        print("QuantizedReferenceTests: SWIFTLET_REFERENCE_BACKENDS=\(names): checking \(chosen.map(\.rawValue).joined(separator: ", ")) only")
+        return chosen
+    }()
+
     static func open(_ type: QuantType, _ backend: MatmulBackend) throws -> (LlamaModel, Tokenizer) {
         let gguf = try GGUFFile(path: try files.get()[type]!)
         return (try LlamaModel(gguf: gguf, backend: backend), try Tokenizer(gguf: gguf))
     }
 
-    @Test(arguments: QuantType.allCases, [MatmulBackend.auto, .simd, .blas])
+    @Test(arguments: QuantType.allCases, backends)
     func teacherForcedTop1MatchesReference(_ type: QuantType, _ backend: MatmulBackend) throws {
         let (model, _) = try Self.open(type, backend)
         let records = try Fixtures.referenceLines("\(type.rawValue)/prompts.jsonl", as: ReferencePrompt.self)

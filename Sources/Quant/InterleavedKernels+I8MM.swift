@@ -21,6 +21,17 @@ import _Builtin_intrinsics.arm.neon
 @inline(__always)
 private func bytes(_ v: SIMD2<Int64>) -> SIMD16<Int8> { unsafeBitCast(v, to: SIMD16<Int8>.self) }
 
+/// The low 64 bits of a and of b (`zip1 .2d`), and the high ones (`zip2 .2d`).
+@inline(__always)
+private func firstHalves(_ a: SIMD4<Int32>, _ b: SIMD4<Int32>) -> SIMD4<Int32> {
+    unsafeBitCast(vzip1q_s64(unsafeBitCast(a, to: SIMD2<Int64>.self), unsafeBitCast(b, to: SIMD2<Int64>.self)), to: SIMD4<Int32>.self)
+}
+
+@inline(__always)
+private func secondHalves(_ a: SIMD4<Int32>, _ b: SIMD4<Int32>) -> SIMD4<Int32> {
+    unsafeBitCast(vzip2q_s64(unsafeBitCast(a, to: SIMD2<Int64>.self), unsafeBitCast(b, to: SIMD2<Int64>.self)), to: SIMD4<Int32>.self)
+}
+
 extension NEONHalf {
     /// sums += Σ quant · activation byte over this half's 16 weights (activation bytes at x):
     /// register 4P + p against bytes 8P..<8P+8 of x in both halves.
@@ -61,11 +72,13 @@ struct NEONSums {
     var p0 = SIMD4<Int32>(), p1 = SIMD4<Int32>(), p2 = SIMD4<Int32>(), p3 = SIMD4<Int32>()
 
     @inline(__always) init() {}
-    var rows: SIMD8<Int32> { SIMD8(lowHalf: vpaddq_s32(p0, p1), highHalf: vpaddq_s32(p2, p3)) }
+    var rows: SIMD8<Int32> {
+        @inline(__always) get { SIMD8(lowHalf: vpaddq_s32(p0, p1), highHalf: vpaddq_s32(p2, p3)) }
+    }
 }
 
-/// Integer sums of the 8 rows of a tile for four activation rows, as `smmla` leaves them: mPA is
-/// weight rows (2P, 2P + 1) × activation rows (2A, 2A + 1), lanes in row-major 2 × 2 order
+/// Integer sums of the 8 rows of a tile for four activation rows, as `smmla` leaves them: m<p><a> is
+/// weight rows (2p, 2p + 1) × activation rows (2a, 2a + 1), lanes in row-major 2 × 2 order
 /// (activation row, weight row).
 struct NEONSums4 {
     var m00 = SIMD4<Int32>(), m10 = SIMD4<Int32>(), m20 = SIMD4<Int32>(), m30 = SIMD4<Int32>()
@@ -75,17 +88,12 @@ struct NEONSums4 {
 
     /// The 8 rows' sums for each activation row: the 64-bit halves of the 2 × 2 blocks in order.
     var rows: (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
-        @inline(__always) func wide(_ v: SIMD4<Int32>) -> SIMD2<Int64> { unsafeBitCast(v, to: SIMD2<Int64>.self) }
-        @inline(__always) func first(_ a: SIMD4<Int32>, _ b: SIMD4<Int32>) -> SIMD4<Int32> {
-            unsafeBitCast(vzip1q_s64(wide(a), wide(b)), to: SIMD4<Int32>.self)
+        @inline(__always) get {
+            (SIMD8(lowHalf: firstHalves(m00, m10), highHalf: firstHalves(m20, m30)),
+             SIMD8(lowHalf: secondHalves(m00, m10), highHalf: secondHalves(m20, m30)),
+             SIMD8(lowHalf: firstHalves(m01, m11), highHalf: firstHalves(m21, m31)),
+             SIMD8(lowHalf: secondHalves(m01, m11), highHalf: secondHalves(m21, m31)))
         }
-        @inline(__always) func second(_ a: SIMD4<Int32>, _ b: SIMD4<Int32>) -> SIMD4<Int32> {
-            unsafeBitCast(vzip2q_s64(wide(a), wide(b)), to: SIMD4<Int32>.self)
-        }
-        return (SIMD8(lowHalf: first(m00, m10), highHalf: first(m20, m30)),
-                SIMD8(lowHalf: second(m00, m10), highHalf: second(m20, m30)),
-                SIMD8(lowHalf: first(m01, m11), highHalf: first(m21, m31)),
-                SIMD8(lowHalf: second(m01, m11), highHalf: second(m21, m31)))
     }
 }
 #endif

@@ -82,7 +82,7 @@ struct NEONSums {
     var hi = SIMD4<Int32>()
 
     @inline(__always) init() {}
-    var rows: SIMD8<Int32> { SIMD8(lowHalf: lo, highHalf: hi) }
+    var rows: SIMD8<Int32> { @inline(__always) get { SIMD8(lowHalf: lo, highHalf: hi) } }
 }
 
 /// Integer sums of the 8 rows of a tile for four activation rows.
@@ -90,7 +90,9 @@ struct NEONSums4 {
     var s0 = NEONSums(), s1 = NEONSums(), s2 = NEONSums(), s3 = NEONSums()
 
     @inline(__always) init() {}
-    var rows: (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) { (s0.rows, s1.rows, s2.rows, s3.rows) }
+    var rows: (SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>, SIMD8<Int32>) {
+        @inline(__always) get { (s0.rows, s1.rows, s2.rows, s3.rows) }
+    }
 }
 #endif
 
@@ -99,11 +101,19 @@ struct NEONOperands {
     var first, second: NEONHalf
 
     /// Σ quant · activation byte over the block at x, per row. Four independent `sdot` chains
-    /// (one activation row has no other work to overlap with).
+    /// (one activation row has no other work to overlap with): two sums of two registers on
+    /// interleaved tiles, one sum of four on paired tiles.
     @inline(__always)
     func dot(_ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        #if SWIFTLET_NEON_I8MM
+        var s = NEONSums()
+        first.accumulate(&s, x)
+        second.accumulate(&s, x + 16)
+        return s.rows
+        #else
         let (a, b) = dotHalves(x)
         return a &+ b
+        #endif
     }
 
     /// The same sums over weights 0…15 and 16…31 separately (Q6_K's two sub-blocks of 16).

@@ -21,11 +21,14 @@ public struct GenerationResult: Sendable {
     public var finishReason: FinishReason
     public var promptSeconds: Double
     public var generationSeconds: Double
-    /// Single-token forward passes after the prompt (each produced one sampled token).
+    /// Tokens produced after the prompt pass's: one per single-token forward pass, or, with
+    /// speculative decoding, the accepted drafts and one more per target pass.
     public var decodeSteps: Int
+    /// What speculation did, when the generator speculated (`SpeculativeGenerator`).
+    public var speculation: SpeculationStats? = nil
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
-    /// Decode rate: single-token passes per second (the first token comes out of the prompt pass).
+    /// Decode rate: tokens per second after the first (which comes out of the prompt pass).
     public var generationTokensPerSecond: Double {
         generationSeconds > 0 ? Double(decodeSteps) / generationSeconds : 0
     }
@@ -77,14 +80,8 @@ public final class Generator {
         var stops = StopStringMatcher(stops: options.stopStrings)
 
         let promptStart = DispatchTime.now().uptimeNanoseconds
-        var position = 0
-        while position < promptIDs.count {
-            let end = min(promptIDs.count, position + chunkSize)
-            try promptIDs[position..<end].withUnsafeBufferPointer {
-                try model.forward($0, start: position, cache: cache, scratch: scratch, allLogits: false)
-            }
-            position = end
-        }
+        try prefill(model, promptIDs[...], start: 0, cache: cache, scratch: scratch, chunkSize: chunkSize)
+        var position = promptIDs.count
         let decodeStart = DispatchTime.now().uptimeNanoseconds
 
         var generated: [Int] = []
@@ -112,5 +109,19 @@ public final class Generator {
         return GenerationResult(promptTokens: promptIDs.count, generatedIDs: generated, finishReason: finish,
                                 promptSeconds: Double(decodeStart - promptStart) / 1e9,
                                 generationSeconds: Double(end - decodeStart) / 1e9, decodeSteps: decodeSteps)
+    }
+}
+
+/// Runs `tokens` (positions start ..< start + count of one sequence) through a model in passes of
+/// at most `chunkSize` tokens; the last token's logits end in the scratch's row 0.
+func prefill(_ model: any CausalLM, _ tokens: ArraySlice<Int>, start: Int, cache: PagedKVCache, scratch: ForwardScratch,
+             chunkSize: Int) throws {
+    var position = tokens.startIndex
+    while position < tokens.endIndex {
+        let end = min(tokens.endIndex, position + chunkSize)
+        try tokens[position..<end].withUnsafeBufferPointer {
+            try model.forward($0, start: start + position - tokens.startIndex, cache: cache, scratch: scratch, allLogits: false)
+        }
+        position = end
     }
 }

@@ -36,6 +36,7 @@ public struct Sampler {
     public let parameters: SamplingParameters
     private var rng: SplitMix64
     private var candidates: [(id: Int, value: Float)] = []
+    private var weights: [Float] = []
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
@@ -51,9 +52,45 @@ public struct Sampler {
     }
 
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        if parameters.temperature == 0 { return Self.argmax(logits) }
+        let total = survivors(logits)
+        if candidates.isEmpty { return 0 }
+        var r = rng.nextUnitFloat() * total
+        for (i, q) in weights.enumerated() {
+            r -= q
+            if r < 0 { return candidates[i].id }
+        }
+        return candidates[candidates.count - 1].id
+    }
+
+    /// The distribution `sample` draws from: the surviving ids with probabilities summing to 1
+    /// (greedy: the argmax alone). Speculative sampling compares the draft's and the target's.
+    public mutating func distribution(_ logits: UnsafeBufferPointer<Float>) -> TokenDistribution {
+        if parameters.temperature == 0 { return TokenDistribution(ids: [Self.argmax(logits)], probabilities: [1]) }
+        let total = survivors(logits)
+        if candidates.isEmpty { return TokenDistribution(ids: [0], probabilities: [1]) }
+        return TokenDistribution(ids: candidates.map(\.id), probabilities: weights.map { $0 / total })
+    }
+
+    /// A uniform draw in [0, 1) from this sampler's generator (the acceptance test).
+    public mutating func uniform() -> Float { rng.nextUnitFloat() }
+
+    /// A draw from a distribution with this sampler's generator.
+    public mutating func draw(_ d: TokenDistribution) -> Int {
+        var r = rng.nextUnitFloat() * d.probabilities.reduce(0, +)
+        for (i, q) in d.probabilities.enumerated() {
+            r -= q
+            if r < 0 { return d.ids[i] }
+        }
+        return d.ids[d.ids.count - 1]
+    }
+
+    /// Fills `candidates` with the ids that survive top-k, top-p and min-p, best first, and
+    /// `weights` with their unnormalized probabilities at the temperature; returns their sum.
+    private mutating func survivors(_ logits: UnsafeBufferPointer<Float>) -> Float {
         let p = parameters
-        if p.temperature == 0 { return Self.argmax(logits) }
         candidates.removeAll(keepingCapacity: true)
+        weights.removeAll(keepingCapacity: true)
         for (i, v) in logits.enumerated() where !v.isNaN { candidates.append((i, v)) }
         if candidates.isEmpty { return 0 }
         candidates.sort { $0.value > $1.value || ($0.value == $1.value && $0.id < $1.id) }
@@ -61,7 +98,7 @@ public struct Sampler {
         // Probabilities at temperature 1 for the nucleus and min-p filters (as llama.cpp does).
         let maxLogit = candidates[0].value
         var probs = candidates.map { expf($0.value - maxLogit) }
-        var total = probs.reduce(0, +)
+        let total = probs.reduce(0, +)
         if p.topP < 1 {
             var cumulative: Float = 0
             var keep = candidates.count
@@ -76,16 +113,26 @@ public struct Sampler {
             let threshold = p.minP * probs[0]
             let keep = max(1, probs.firstIndex(where: { $0 < threshold }) ?? probs.count)
             candidates.removeLast(candidates.count - keep)
-            probs.removeLast(probs.count - keep)
         }
         // Temperature applies to the survivors.
-        for i in 0..<candidates.count { probs[i] = expf((candidates[i].value - maxLogit) / p.temperature) }
-        total = probs.reduce(0, +)
-        var r = rng.nextUnitFloat() * total
-        for (i, q) in probs.enumerated() {
-            r -= q
-            if r < 0 { return candidates[i].id }
-        }
-        return candidates[candidates.count - 1].id
+        for c in candidates { weights.append(expf((c.value - maxLogit) / p.temperature)) }
+        return weights.reduce(0, +)
+    }
+}
+
+/// A sampling distribution over a few ids (the survivors of the sampler's filters).
+public struct TokenDistribution: Sendable, Equatable {
+    public var ids: [Int]
+    public var probabilities: [Float]
+
+    public init(ids: [Int], probabilities: [Float]) {
+        self.ids = ids
+        self.probabilities = probabilities
+    }
+
+    /// The probability of `id` (0 when filtered out).
+    public func probability(of id: Int) -> Float {
+        guard let i = ids.firstIndex(of: id) else { return 0 }
+        return probabilities[i]
     }
 }

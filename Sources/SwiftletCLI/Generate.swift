@@ -57,6 +57,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Matmul path: auto, simd (integer kernels), blas (OpenBLAS sgemm on dequantized tiles), reference (all F32).")
     var backend: MatmulBackend = .auto
 
+    @OptionGroup var speculation: SpeculationArguments
+
     func validate() throws {
         guard tokens >= 1 else { throw ValidationError("-n must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
@@ -78,7 +80,15 @@ struct Generate: ParsableCommand {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) tokens but token_embd.weight has \(llama.config.vocabularySize) rows")
         }
         let context = min(contextSize ?? 2048, llama.config.contextLength)
-        let generator = try Generator(model: llama, tokenizer: tokenizer, contextSize: context, kvCacheType: kvType)
+        let generate: (_ promptIDs: [Int], _ options: GenerationOptions, _ onText: (String) -> Void) throws -> GenerationResult
+        if let source = try speculation.source(backend: backend, threads: threads) {
+            let generator = try SpeculativeGenerator(target: llama, tokenizer: tokenizer, draft: source, contextSize: context,
+                                                     speculation: speculation.options, kvCacheType: kvType)
+            generate = generator.generate
+        } else {
+            let generator = try Generator(model: llama, tokenizer: tokenizer, contextSize: context, kvCacheType: kvType)
+            generate = generator.generate
+        }
         let loadSeconds = Date().timeIntervalSince(loadStart)
 
         let promptIDs: [Int]
@@ -100,14 +110,15 @@ struct Generate: ParsableCommand {
             maxTokens: tokens,
             sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed),
             stopStrings: stops)
-        let result = try generator.generate(promptIDs: promptIDs, options: options) { text in
+        let result = try generate(promptIDs, options) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
         func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
         let report = "prompt: \(result.promptTokens) tokens, \(fixed(result.promptTokensPerSecond, 1)) tokens/s"
             + " | generated: \(result.generatedIDs.count) tokens, \(fixed(result.generationTokensPerSecond, 1)) tokens/s"
-            + " | load: \(fixed(loadSeconds, 2)) s | finish: \(result.finishReason.rawValue)\n"
+            + " | load: \(fixed(loadSeconds, 2)) s | finish: \(result.finishReason.rawValue)"
+            + (result.speculation.map { " | " + SpeculationArguments.summary($0) } ?? "") + "\n"
         FileHandle.standardError.write(Data(report.utf8))
     }
 }

@@ -1,0 +1,183 @@
+import Foundation
+import Models
+import Tokenizer
+
+/// Where a speculative generator's draft tokens come from.
+public enum DraftSource {
+    /// A smaller model with the target's vocabulary (a distilled student) runs ahead of the
+    /// target, one token at a time, on its own KV cache.
+    case model(any CausalLM, Tokenizer)
+    /// Prompt lookup (n-gram drafting, as vLLM's `ngram` and llama.cpp's lookup): the tokens
+    /// that followed the latest earlier occurrence of the text's last n tokens, n from `maxNgram`
+    /// down to `minNgram`, in the prompt and the output so far. No model; free to draft.
+    case promptLookup(minNgram: Int, maxNgram: Int)
+}
+
+public struct SpeculationOptions: Sendable {
+    /// The most draft tokens one target pass checks.
+    public var maxDraftTokens: Int
+    /// Choose each round's draft length from the acceptance and pass times measured so far
+    /// (`DraftLengthPolicy`), down to no drafting where it does not pay; else always the most.
+    public var adaptive: Bool
+
+    public init(maxDraftTokens: Int = 8, adaptive: Bool = true) {
+        self.maxDraftTokens = maxDraftTokens
+        self.adaptive = adaptive
+    }
+}
+
+/// What speculation did during one generation.
+public struct SpeculationStats: Sendable, Equatable {
+    /// Draft tokens proposed, and of them accepted by the target.
+    public var drafted = 0
+    public var accepted = 0
+    /// Target passes that checked drafts, and plain one-token target passes.
+    public var verifyPasses = 0
+    public var plainPasses = 0
+    /// Draft-model forward passes (one per draft token, plus catch-up passes).
+    public var draftPasses = 0
+    public var draftSeconds = 0.0
+    public var verifySeconds = 0.0
+
+    public init() {}
+
+    /// Accepted ÷ drafted (0 when nothing was drafted).
+    public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }
+    /// Tokens produced per target pass after the prompt (1 without speculation).
+    public var tokensPerTargetPass: Double {
+        let passes = verifyPasses + plainPasses
+        return passes > 0 ? Double(accepted + passes) / Double(passes) : 0
+    }
+}
+
+public enum SpeculationError: Error, CustomStringConvertible, Equatable {
+    case vocabularyMismatch(String)
+    case invalidDraftTokens(Int)
+    case invalidNgram(min: Int, max: Int)
+
+    public var description: String {
+        switch self {
+        case .vocabularyMismatch(let m): return "the draft model cannot draft for this target: \(m)"
+        case .invalidDraftTokens(let k): return "the number of draft tokens must be in 1…64, got \(k)"
+        case .invalidNgram(let lo, let hi): return "prompt lookup needs 1 ≤ min n-gram ≤ max n-gram ≤ 16, got \(lo) and \(hi)"
+        }
+    }
+
+    /// A draft model must speak the target's vocabulary: the same token at every id both have,
+    /// the same end-of-generation tokens, and sizes within 128 (llama.cpp's allowance for padded
+    /// embedding rows). Ids only the draft has are never proposed (`SpeculativeGenerator`).
+    public static func checkVocabularies(target: Tokenizer, draft: Tokenizer) throws(SpeculationError) {
+        let t = target.vocabularySize, d = draft.vocabularySize
+        guard abs(t - d) <= 128 else {
+            throw .vocabularyMismatch("its vocabulary has \(d) tokens, the target's \(t)")
+        }
+        for id in 0..<min(t, d) where target.token(of: id) != draft.token(of: id) {
+            throw .vocabularyMismatch("token \(id) is \((draft.token(of: id) ?? "").debugDescription) in the draft and "
+                                      + "\((target.token(of: id) ?? "").debugDescription) in the target")
+        }
+        guard target.eosID == draft.eosID else {
+            throw .vocabularyMismatch("its end-of-sequence token is \(draft.eosID.map(String.init) ?? "none"), the target's \(target.eosID.map(String.init) ?? "none")")
+        }
+    }
+}
+
+/// Prompt lookup: the draft for `tokens` is what followed the latest earlier occurrence of its
+/// last n tokens (the longest n in minNgram…maxNgram that occurs), up to `limit` tokens.
+public enum PromptLookup {
+    public static func draft(_ tokens: [Int], minNgram: Int, maxNgram: Int, limit: Int) -> [Int] {
+        guard limit > 0 else { return [] }
+        let count = tokens.count
+        for n in stride(from: min(maxNgram, count - 1), through: max(minNgram, 1), by: -1) {
+            let suffix = count - n
+            // Latest first: recent text predicts the next tokens best.
+            var start = suffix - 1
+            while start >= 0 {
+                var match = true
+                for j in 0..<n where tokens[start + j] != tokens[suffix + j] { match = false; break }
+                if match {
+                    let from = start + n
+                    return Array(tokens[from..<min(count, from + limit)])
+                }
+                start -= 1
+            }
+        }
+        return []
+    }
+}
+
+/// How many tokens to draft next: the length with the most expected tokens per second, from the
+/// acceptance rate and pass times measured so far. A round drafting K tokens produces
+/// 1 + α + … + α^K tokens on average (α the chance that a draft token is accepted, the tokens
+/// after a rejection being thrown away) in K draft passes plus one target pass over K + 1
+/// tokens; a plain step produces 1 token in one target pass. K = 0 is a plain step: where
+/// acceptance is low, drafting stops, and every 32 plain steps one short round probes again.
+/// The times are measured, not modelled: on the x86 kernels a pass over 4 rows costs about what
+/// one row does and 5 rows nearly twice that, and the policy finds such steps by itself.
+struct DraftLengthPolicy {
+    let maxTokens: Int
+    let adaptive: Bool
+    /// Whether drafting costs a model pass per token (else prompt lookup: free).
+    let draftCostsPasses: Bool
+
+    /// Decayed counts of accepted and rejected draft tokens (a weak prior of 2 : 1).
+    private var acceptedWeight = 2.0, rejectedWeight = 1.0
+    private var plainSeconds: Double?
+    private var draftSeconds: Double?
+    private var verifySeconds: [Int: Double] = [:]
+    private var plainSinceProbe = 0
+    private var roundsSincePlain = 0
+
+    init(maxTokens: Int, adaptive: Bool, draftCostsPasses: Bool) {
+        self.maxTokens = maxTokens
+        self.adaptive = adaptive
+        self.draftCostsPasses = draftCostsPasses
+    }
+
+    var acceptance: Double { acceptedWeight / (acceptedWeight + rejectedWeight) }
+
+    /// The next round's draft length, at most `limit`.
+    mutating func next(limit: Int) -> Int {
+        let cap = min(maxTokens, limit)
+        guard cap > 0 else { return 0 }
+        guard adaptive else { return cap }
+        // Measure a plain step first, and again every 16 rounds: every estimate is relative to
+        // it, and the first one is taken cold.
+        guard let plain = plainSeconds, roundsSincePlain < 16 else { roundsSincePlain = 0; return 0 }
+        roundsSincePlain += 1
+        let a = acceptance
+        var best = 0, bestRate = 1 / plain
+        for k in 1...cap {
+            let expected = (1 - pow(a, Double(k + 1))) / (1 - a)
+            let time = Double(k) * (draftCostsPasses ? (draftSeconds ?? 0.3 * plain) : 0) + verifyEstimate(k, plain: plain)
+            if expected / time > bestRate { best = k; bestRate = expected / time }
+        }
+        if best == 0 {
+            plainSinceProbe += 1
+            if plainSinceProbe >= 32 { plainSinceProbe = 0; return min(2, cap) }
+        } else {
+            plainSinceProbe = 0
+        }
+        return best
+    }
+
+    /// A target pass over k + 1 tokens: measured for this k, else the plain step plus the
+    /// measured cost per extra token (10% of a plain step until something is measured).
+    private func verifyEstimate(_ k: Int, plain: Double) -> Double {
+        if let t = verifySeconds[k] { return t }
+        let slopes = verifySeconds.map { ($0.value - plain) / Double($0.key) }
+        let slope = slopes.isEmpty ? 0.1 * plain : max(0, slopes.reduce(0, +) / Double(slopes.count))
+        return plain + Double(k) * slope
+    }
+
+    private static func average(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
+
+    mutating func recordPlain(seconds: Double) { plainSeconds = Self.average(plainSeconds, seconds) }
+
+    mutating func recordRound(drafted: Int, accepted: Int, draftSeconds draft: Double, verifySeconds verify: Double) {
+        guard drafted > 0 else { return }
+        acceptedWeight = 0.9 * acceptedWeight + Double(accepted)
+        rejectedWeight = 0.9 * rejectedWeight + (accepted < drafted ? 1 : 0)
+        if draftCostsPasses { draftSeconds = Self.average(draftSeconds, draft / Double(drafted)) }
+        verifySeconds[drafted] = Self.average(verifySeconds[drafted], verify)
+    }
+}

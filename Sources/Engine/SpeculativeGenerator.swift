@@ -1,0 +1,214 @@
+import Foundation
+import Models
+import Sampling
+import Tokenizer
+
+/// Single-sequence generation with speculative decoding: a draft (a small model with the same
+/// vocabulary, or prompt lookup) proposes up to K tokens, the target scores the last token and
+/// the K drafts in one pass, and keeps the drafts it agrees with plus one token of its own.
+///
+/// Greedy: a draft token is kept when it is the target's argmax at its position, and the first
+/// disagreement is replaced by the target's argmax, so the output is the target's greedy output
+/// token for token. Sampling: a draft token x drawn from the draft's distribution q is kept with
+/// probability min(1, p(x)/q(x)), p the target's; on a rejection the replacement is drawn from
+/// max(0, p − q) renormalized (Leviathan et al. 2023, Chen et al. 2023), so each token follows
+/// the target's distribution (with the sampler's filters applied to both). Prompt lookup's draft
+/// is one token for sure (q = 1 there).
+///
+/// The KV caches need no copying back: a rejected draft's keys and values sit past the kept
+/// length and are overwritten by the next pass before anything attends to them.
+public final class SpeculativeGenerator {
+    public let target: any CausalLM
+    public let tokenizer: Tokenizer
+    public let contextSize: Int
+    public let speculation: SpeculationOptions
+    public let chunkSize: Int
+    private let draft: DraftSource
+    private let targetCache: PagedKVCache
+    private let targetScratch: ForwardScratch
+    private let draftCache: PagedKVCache?
+    private let draftScratch: ForwardScratch?
+
+    public init(target: any CausalLM, tokenizer: Tokenizer, draft: DraftSource, contextSize: Int,
+                speculation: SpeculationOptions = SpeculationOptions(), chunkSize: Int = 256, kvCacheType: KVCacheType = .f16) throws {
+        guard (1...64).contains(speculation.maxDraftTokens) else {
+            throw SpeculationError.invalidDraftTokens(speculation.maxDraftTokens)
+        }
+        switch draft {
+        case .model(let model, let draftTokenizer):
+            try SpeculationError.checkVocabularies(target: tokenizer, draft: draftTokenizer)
+            draftCache = try model.makeCache(capacity: contextSize, type: kvCacheType)
+            draftScratch = model.makeScratch(maxTokens: chunkSize, contextCapacity: contextSize, allLogits: false)
+        case .promptLookup(let lo, let hi):
+            guard 1 <= lo, lo <= hi, hi <= 16 else { throw SpeculationError.invalidNgram(min: lo, max: hi) }
+            draftCache = nil
+            draftScratch = nil
+        }
+        self.target = target
+        self.tokenizer = tokenizer
+        self.draft = draft
+        self.contextSize = contextSize
+        self.speculation = speculation
+        self.chunkSize = chunkSize
+        targetCache = try target.makeCache(capacity: contextSize, type: kvCacheType)
+        let verifyRows = speculation.maxDraftTokens + 1
+        targetScratch = target.makeScratch(maxTokens: max(chunkSize, verifyRows), contextCapacity: contextSize, logitRows: verifyRows)
+    }
+
+    public func generate(promptIDs: [Int], options: GenerationOptions, onText: (String) -> Void) throws -> GenerationResult {
+        guard !promptIDs.isEmpty else { throw GenerationError.emptyPrompt }
+        guard options.maxTokens >= 1 else { throw GenerationError.invalidMaxTokens(options.maxTokens) }
+        guard promptIDs.count < contextSize else { throw GenerationError.promptTooLong(tokens: promptIDs.count, context: contextSize) }
+        try options.sampling.validate()
+        let vocab = target.config.vocabularySize
+        let greedy = options.sampling.temperature == 0
+        var sampler = Sampler(options.sampling)
+        // The draft's own randomness, so that drafting does not shift the target's draws.
+        var draftParameters = options.sampling
+        draftParameters.seed = options.sampling.seed ^ 0x5EED_D4AF_7000_0001
+        var draftSampler = Sampler(draftParameters)
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var stops = StopStringMatcher(stops: options.stopStrings)
+        var policy: DraftLengthPolicy
+        switch draft {
+        case .model: policy = DraftLengthPolicy(maxTokens: speculation.maxDraftTokens, adaptive: speculation.adaptive, draftCostsPasses: true)
+        case .promptLookup: policy = DraftLengthPolicy(maxTokens: speculation.maxDraftTokens, adaptive: speculation.adaptive, draftCostsPasses: false)
+        }
+
+        let promptStart = DispatchTime.now().uptimeNanoseconds
+        try prefill(target, promptIDs[...], start: 0, cache: targetCache, scratch: targetScratch, chunkSize: chunkSize)
+        var sequence = promptIDs
+        // Tokens of `sequence` whose keys and values are in the draft model's cache: the prompt
+        // goes through the draft model too before the first token (as llama.cpp's does).
+        var draftFed = 0
+        if case .model(let model, _) = draft, let cache = draftCache, let scratch = draftScratch {
+            try prefill(model, promptIDs[...], start: 0, cache: cache, scratch: scratch, chunkSize: chunkSize)
+            draftFed = promptIDs.count
+        }
+        let decodeStart = DispatchTime.now().uptimeNanoseconds
+
+        var stats = SpeculationStats()
+        var generated: [Int] = []
+        var finish = FinishReason.length
+        var endedOnEOG = false
+        /// Takes a token into the output; false when generation ends with it (or before it).
+        func emit(_ token: Int) -> Bool {
+            if tokenizer.isEndOfGeneration(token) { finish = .stop; endedOnEOG = true; return false }
+            generated.append(token)
+            sequence.append(token)
+            let (text, stopped) = stops.feed(decoder.append(token))
+            if !text.isEmpty { onText(text) }
+            if stopped { finish = .stop; return false }
+            return generated.count < options.maxTokens && sequence.count - 1 < contextSize
+        }
+
+        var next = sampler.sample(targetScratch.logits(row: 0, vocabularySize: vocab))
+        var running = emit(next)
+        while running {
+            let position = sequence.count - 1   // `next`'s, not yet in the target's cache
+            let limit = min(options.maxTokens - generated.count - 1, contextSize - 1 - position)
+            let k = policy.next(limit: limit)
+
+            // Draft up to k tokens.
+            let draftStart = DispatchTime.now().uptimeNanoseconds
+            var drafts: [Int] = []
+            var draftDistributions: [TokenDistribution] = []
+            if k > 0 {
+                switch draft {
+                case .promptLookup(let lo, let hi):
+                    drafts = PromptLookup.draft(sequence, minNgram: lo, maxNgram: hi, limit: k)
+                case .model(let model, _):
+                    guard let cache = draftCache, let scratch = draftScratch else { break }
+                    try prefill(model, sequence[draftFed...], start: draftFed, cache: cache, scratch: scratch, chunkSize: chunkSize)
+                    stats.draftPasses += (sequence.count - draftFed + chunkSize - 1) / chunkSize
+                    draftFed = sequence.count
+                    for i in 0..<k {
+                        let distribution = draftSampler.distribution(scratch.logits(row: 0, vocabularySize: model.config.vocabularySize))
+                        let token = greedy ? distribution.ids[0] : draftSampler.draw(distribution)
+                        guard token < vocab else { break }   // an id only the draft's vocabulary has
+                        drafts.append(token)
+                        draftDistributions.append(distribution)
+                        guard i < k - 1 else { break }
+                        try model.forward(token: token, position: position + 1 + i, cache: cache, scratch: scratch)
+                        stats.draftPasses += 1
+                        draftFed += 1
+                    }
+                }
+            }
+            let verifyStart = DispatchTime.now().uptimeNanoseconds
+
+            guard !drafts.isEmpty else {
+                try target.forward(token: next, position: position, cache: targetCache, scratch: targetScratch)
+                policy.recordPlain(seconds: Double(DispatchTime.now().uptimeNanoseconds - verifyStart) / 1e9)
+                stats.plainPasses += 1
+                next = sampler.sample(targetScratch.logits(row: 0, vocabularySize: vocab))
+                running = emit(next)
+                continue
+            }
+
+            // One target pass over `next` and the drafts: row i predicts the token after input i.
+            let input = [next] + drafts
+            try input.withUnsafeBufferPointer {
+                try target.forward($0, start: position, cache: targetCache, scratch: targetScratch, allLogits: true)
+            }
+            var accepted = 0
+            var replacement: Int?
+            for (i, token) in drafts.enumerated() {
+                let row = targetScratch.logits(row: i, vocabularySize: vocab)
+                if greedy {
+                    let best = Sampler.argmax(row)
+                    if best == token { accepted += 1; continue }
+                    replacement = best
+                    break
+                }
+                let p = sampler.distribution(row)
+                let q = draftDistributions.isEmpty ? TokenDistribution(ids: [token], probabilities: [1]) : draftDistributions[i]
+                let px = p.probability(of: token), qx = q.probability(of: token)
+                if sampler.uniform() < min(1, px / qx) { accepted += 1; continue }
+                replacement = sampler.draw(Self.residual(p, q))
+                break
+            }
+            let extra = replacement ?? sampler.sample(targetScratch.logits(row: drafts.count, vocabularySize: vocab))
+            let end = DispatchTime.now().uptimeNanoseconds
+            stats.verifyPasses += 1
+            stats.drafted += drafts.count
+            stats.accepted += accepted
+            stats.draftSeconds += Double(verifyStart - draftStart) / 1e9
+            stats.verifySeconds += Double(end - verifyStart) / 1e9
+            policy.recordRound(drafted: drafts.count, accepted: accepted, draftSeconds: Double(verifyStart - draftStart) / 1e9,
+                               verifySeconds: Double(end - verifyStart) / 1e9)
+            // The draft cache holds `next` and the drafts it was fed; only the accepted stay valid.
+            draftFed = min(draftFed, position + 1 + accepted)
+            for token in drafts[..<accepted] where running { running = emit(token) }
+            if running {
+                next = extra
+                running = emit(extra)
+            }
+        }
+        if finish == .length || endedOnEOG {
+            let (text, _) = stops.feed(decoder.finish())
+            let rest = text + stops.finish()
+            if !rest.isEmpty { onText(rest) }
+        }
+        let end = DispatchTime.now().uptimeNanoseconds
+        var result = GenerationResult(promptTokens: promptIDs.count, generatedIDs: generated, finishReason: finish,
+                                      promptSeconds: Double(decodeStart - promptStart) / 1e9,
+                                      generationSeconds: Double(end - decodeStart) / 1e9,
+                                      decodeSteps: max(0, generated.count - 1))
+        result.speculation = stats
+        return result
+    }
+
+    /// max(0, p − q), renormalized: where a rejected draft's replacement is drawn from. When it
+    /// is empty (p ≤ q everywhere, so p = q and nothing could be rejected), p itself.
+    static func residual(_ p: TokenDistribution, _ q: TokenDistribution) -> TokenDistribution {
+        var ids: [Int] = [], weights: [Float] = []
+        for (id, pi) in zip(p.ids, p.probabilities) {
+            let w = pi - q.probability(of: id)
+            if w > 0 { ids.append(id); weights.append(w) }
+        }
+        guard !ids.isEmpty else { return p }
+        let total = weights.reduce(0, +)
+        return TokenDistribution(ids: ids, probabilities: weights.map { $0 / total })
+    }
+}

@@ -15,6 +15,11 @@ struct Bench: ParsableCommand {
             after one warm-up run. Tokenization and sampling are excluded; token ids are random.
             --output json/jsonl use llama-bench's field names.
 
+            With --draft MODEL or --prompt-lookup it instead compares speculative decoding with the
+            target alone on real prompts (--prompt-file, or four built-in ones), greedy, -n tokens
+            each, -r alternating runs: decode tokens/s, speed-up, acceptance, and whether the
+            output was the target's own.
+
             With --concurrency 1,4,8,… it instead runs that many requests at once through the
             continuous-batching engine (as llama-batched-bench does) and reports aggregate
             generation and prompt tokens/s, time to first token and time per output token
@@ -57,6 +62,12 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @OptionGroup(title: "Speculative decoding (with --draft or --prompt-lookup, compares it with the target alone)")
+    var speculation: SpeculationArguments
+
+    @Option(help: "Prompts for the speculative comparison: JSON lines with \"prompt\" (text) or \"prompt_ids\" (default: four built-in prompts).")
+    var promptFile: String?
+
     func validate() throws {
         if let list = concurrency {
             guard let levels = Self.levels(list), !levels.isEmpty else {
@@ -66,6 +77,12 @@ struct Bench: ParsableCommand {
         guard sharedPrefix >= 0 else { throw ValidationError("--shared-prefix must be ≥ 0") }
         guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, and not both 0") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
+        if speculation.isActive {
+            guard concurrency == nil else { throw ValidationError("--draft/--prompt-lookup and --concurrency are different benchmarks: choose one") }
+            guard gen >= 1 else { throw ValidationError("the speculative comparison needs -n ≥ 1") }
+        } else if promptFile != nil {
+            throw ValidationError("--prompt-file is for the speculative comparison (--draft or --prompt-lookup)")
+        }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if backend == .blas && !MatmulContext.blasAvailable {
             throw ValidationError("--backend blas: this build has no OpenBLAS (built with --disable-default-traits)")
@@ -80,6 +97,10 @@ struct Bench: ParsableCommand {
         }
         if let list = concurrency, let levels = Self.levels(list) {
             try runConcurrency(llama, gguf: gguf, levels: levels)
+            return
+        }
+        if speculation.isActive {
+            try runSpeculative(llama, gguf: gguf)
             return
         }
         let bench = ThroughputBenchmark(model: llama, repetitions: repetitions, kvCacheType: engineOptions.kvType)

@@ -85,6 +85,51 @@ import Testing
         #expect(!bad.crashed && bad.status != 0 && bad.stderr.contains("kv-type"), "\(bad.stderr)")
     }
 
+    /// `generate --prompt-lookup` and `--draft` (the model drafting for itself) print what the
+    /// model alone prints, with a speculation line; a draft with another vocabulary, a missing
+    /// draft file and conflicting options are refused with a message.
+    @Test func speculativeGenerateKeepsTheOutputAndRefusesBadDrafts() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let args = ["generate", "-m", model, "-p", "The capital of France is Paris. The capital of Italy is", "-n", "24"]
+        let plain = try Fixtures.runSwiftlet(args)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        for extra in [["--prompt-lookup"], ["--draft", model, "--draft-tokens", "3"], ["--draft", model, "--fixed-draft"]] {
+            let r = try Fixtures.runSwiftlet(args + extra)
+            #expect(r.status == 0 && r.stdout == plain.stdout, "\(extra): \(r.stdout) vs \(plain.stdout); \(r.stderr)")
+            #expect(r.stderr.contains("speculation: ") && r.stderr.contains("draft tokens accepted"), "\(r.stderr)")
+        }
+        let gemma = try Fixtures.requireModel(.gemma3)
+        let mismatch = try Fixtures.runSwiftlet(args + ["--draft", gemma])
+        #expect(!mismatch.crashed && mismatch.status != 0 && mismatch.stderr.contains("cannot draft for this target"), "\(mismatch.stderr)")
+        let missing = try Fixtures.runSwiftlet(args + ["--draft", "/nonexistent/draft.gguf"])
+        #expect(!missing.crashed && missing.status != 0 && missing.stderr.contains("/nonexistent/draft.gguf"), "\(missing.stderr)")
+        let both = try Fixtures.runSwiftlet(args + ["--draft", model, "--prompt-lookup"])
+        #expect(!both.crashed && both.status != 0 && both.stderr.contains("choose one"), "\(both.stderr)")
+        let zero = try Fixtures.runSwiftlet(args + ["--prompt-lookup", "--draft-tokens", "0"])
+        #expect(!zero.crashed && zero.status != 0 && zero.stderr.contains("--draft-tokens"), "\(zero.stderr)")
+    }
+
+    /// `bench --prompt-lookup -o json`: one result per prompt of the file, output identical.
+    @Test func speculativeBenchComparesWithTheTargetAlone() throws {
+        let prompts = Fixtures.temporaryPath(".jsonl")
+        try "{\"prompt\": \"one two three four one two three\"}\n{\"prompt_ids\": [504, 1300, 504, 1300, 504]}\n"
+            .write(toFile: prompts, atomically: true, encoding: .utf8)
+        let r = try Fixtures.runSwiftlet(["bench", "-m", try Fixtures.requireDefaultModel(), "--prompt-lookup", "--prompt-file", prompts,
+                                          "-n", "8", "-r", "2", "-o", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let results = report?["results"] as? [[String: Any]] ?? []
+        #expect(results.count == 2)
+        for row in results {
+            #expect(row["identicalOutput"] as? Bool == true)
+            #expect((row["speedups"] as? [Double])?.count == 2 && (row["plainTokensPerSecond"] as? [Double])?.count == 2)
+        }
+        let bad = Fixtures.temporaryPath(".jsonl")
+        try "not json\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try Fixtures.runSwiftlet(["bench", "-m", try Fixtures.requireDefaultModel(), "--prompt-lookup", "--prompt-file", bad, "-n", "4"])
+        #expect(!refused.crashed && refused.status != 0 && refused.stderr.contains("line 1"), "\(refused.stderr)")
+    }
+
     /// `bench -o json` carries llama-bench's field names and sane figures.
     @Test func benchReportsLlamaBenchFields() throws {
         let r = try Fixtures.runSwiftlet(["bench", "-m", try Fixtures.requireDefaultModel(), "-p", "16", "-n", "4", "-r", "2", "-o", "json"])

@@ -25,7 +25,7 @@ public enum HTMLReport {
     ///   - recommended: the sweep's pick; computed here from the budget when nil.
     public static func render(_ a: CostAnalysis, sweep: [QuantPoint] = [], budgetPercent: Double = 2, recommended: String? = nil,
                               sweepCaption: String? = nil, distillation: DistillationEconomics? = nil, distillationInputs: [String] = [],
-                              generated: Date = Date()) -> String {
+                              cascade: CascadeChart? = nil, generated: Date = Date()) -> String {
         let e = SVGChart.escape
         var html = """
             <!DOCTYPE html>
@@ -65,6 +65,13 @@ public enum HTMLReport {
         }
 
         if let d = distillation { html += "<h2>Distillation payback</h2>\n" + distillationSection(d, inputs: distillationInputs) }
+        if let cascade {
+            html += "<h2>Confidence cascade</h2>\n" + cascade.svg()
+            html += "<p class=\"note\">\(e(cascade.caption)). "
+                + (cascade.chosenThreshold.map { String(format: "Chosen threshold %.3f: the cheapest within %g points of the teacher's accuracy.", $0, cascade.withinPoints) }
+                   ?? String(format: "No threshold comes within %g points of the teacher's accuracy at less than its cost.", cascade.withinPoints))
+                + "</p>\n"
+        }
         html += "<h2>Instances</h2>\n" + table(["instance", "vCPU", "arch", "$/h", "conc", "out tok/s", "$/1M in", "$/1M out", "$/1k req", "fleet", "$/month", "basis"],
                                                 a.instances.prefix(15).map { r in
             let c = r.cost

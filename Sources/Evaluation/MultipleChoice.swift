@@ -57,6 +57,9 @@ public struct ChoiceScorer {
         public var correctNorm: [Bool] = []
         /// Accuracy of picking at random: the mean of 1 ÷ choices over the items.
         public var chance = 0.0
+        /// Per item: `acc`'s correctness, the model's confidence in its pick, seconds and tokens
+        /// (for `CascadeAnalysis`).
+        public var answers = ChoiceAnswers(correct: [], confidence: [], seconds: [], tokens: [])
 
         public static func == (a: Self, b: Self) -> Bool {
             a.items == b.items && a.acc == b.acc && a.accNorm == b.accNorm && a.picks.map(\.acc) == b.picks.map(\.acc)
@@ -170,8 +173,13 @@ public struct ChoiceScorer {
         let state = State(model: model, items: tokenized, kvCacheType: kvCacheType)
         var picks: [(Int, Int)] = []
         var correct = 0, correctNorm = 0
+        var confidence: [Double] = [], seconds: [Double] = [], tokens: [Int] = []
         for (item, t) in zip(items, tokenized) {
+            let start = DispatchTime.now().uptimeNanoseconds
             let ll = try logLikelihoods(t, state)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            confidence.append(ChoiceAnswers.confidence(ll))
+            tokens.append(t.context.count + t.continuations.reduce(0) { $0 + $1.count })
             let norm = zip(ll, item.choices).map { $0 / Double($1.count) }
             let pick = ll.indices.max { ll[$0] < ll[$1] }!
             let pickNorm = norm.indices.max { norm[$0] < norm[$1] }!
@@ -183,9 +191,11 @@ public struct ChoiceScorer {
         let n = Double(items.count)
         func stderr(_ p: Double) -> Double { items.count > 1 ? (p * (1 - p) / (n - 1)).squareRoot() : 0 }
         let acc = Double(correct) / n, accNorm = Double(correctNorm) / n
+        let correctItems = zip(picks, items).map { $0.0 == $1.gold }
         return Result(items: items.count, acc: acc, accNorm: accNorm, accStderr: stderr(acc), accNormStderr: stderr(accNorm),
                       picks: picks.map { (acc: $0.0, accNorm: $0.1) },
-                      correct: zip(picks, items).map { $0.0 == $1.gold }, correctNorm: zip(picks, items).map { $0.1 == $1.gold },
-                      chance: items.map { 1 / Double($0.choices.count) }.reduce(0, +) / n)
+                      correct: correctItems, correctNorm: zip(picks, items).map { $0.1 == $1.gold },
+                      chance: items.map { 1 / Double($0.choices.count) }.reduce(0, +) / n,
+                      answers: ChoiceAnswers(correct: correctItems, confidence: confidence, seconds: seconds, tokens: tokens))
     }
 }

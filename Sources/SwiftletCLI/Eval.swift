@@ -14,7 +14,7 @@ struct Eval: ParsableCommand {
             BIG-bench tasks (as JSON lines) into data/. Task files are JSON lines of
             {"id","context","choices":[...],"gold":i}; bring your own in that format.
             """,
-        subcommands: [EvalPerplexity.self, EvalChoice.self, EvalCompare.self, EvalSweep.self])
+        subcommands: [EvalPerplexity.self, EvalChoice.self, EvalCompare.self, EvalSweep.self, EvalCascade.self])
 }
 
 /// Model loading shared by the eval commands.

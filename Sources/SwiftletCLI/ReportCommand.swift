@@ -10,6 +10,7 @@ struct ReportCommand: ParsableCommand {
             Takes the same workload, price and benchmark options as `swiftlet cost` (it runs the
             benchmark itself without --bench). Charts are inline SVG; the page loads nothing else.
             --sweep FILE adds accuracy against cost by quantization type (the JSON of `swiftlet eval sweep`).
+            --cascade FILE adds a confidence cascade's accuracy against cost (the JSON of `swiftlet eval cascade`).
             With --one-time and the teacher and student options of `swiftlet cost distill`, a
             "Distillation payback" section (traffic: --tokens-per-day, else the workload's tokens).
             """)
@@ -23,6 +24,9 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "A quantization sweep (JSON from `swiftlet eval sweep --json`).")
     var sweep: String?
+
+    @Option(help: "A confidence cascade (JSON from `swiftlet eval cascade --json`).")
+    var cascade: String?
 
     func validate() throws {
         if distill.oneTime != nil { try distill.check() }
@@ -52,8 +56,18 @@ struct ReportCommand: ParsableCommand {
                 throw CLIError("cannot read the sweep \(sweep): \(error.localizedDescription)")
             }
         }
+        var cascadeChart: CascadeChart?
+        if let cascade {
+            struct CascadeFile: Decodable { var chart: CascadeChart }
+            do {
+                cascadeChart = try JSONDecoder().decode(CascadeFile.self, from: Data(contentsOf: URL(fileURLWithPath: cascade))).chart
+            } catch {
+                throw CLIError("cannot read the cascade \(cascade) (JSON from `swiftlet eval cascade --json`): \(error.localizedDescription)")
+            }
+        }
         let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended, sweepCaption: caption,
-                                     distillation: distillation?.0, distillationInputs: distillation?.1.map { "\($0.0): \($0.1)" } ?? [])
+                                     distillation: distillation?.0, distillationInputs: distillation?.1.map { "\($0.0): \($0.1)" } ?? [],
+                                     cascade: cascadeChart)
         do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
             throw CLIError("cannot write \(output): \(error.localizedDescription)")
         }

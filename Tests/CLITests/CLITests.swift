@@ -189,6 +189,38 @@ import Testing
         #expect(gen.status == 0 && gen.stdout.contains("Paris"), "\(gen.stdout)")
     }
 
+    /// `eval cascade` with the default model as both student and teacher (a cascade that cannot
+    /// gain), on 12 items: a table with both
+    /// models alone and the thresholds; `--json` is read by `report --cascade` into a chart.
+    @Test func cascadeEvaluatesThresholdsAndTheReportChartsIt() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let task = Fixtures.referenceDirectory.appendingPathComponent("wikihow_goal_inference_200.jsonl").path
+        let md = try Fixtures.runSwiftlet(["eval", "cascade", "--student", model, "--teacher", model, "--task", task, "--limit", "12",
+                                           "--price-per-hour", "0.1"])
+        #expect(md.status == 0, "\(md.stderr)")
+        #expect(md.stdout.contains("| student alone |") && md.stdout.contains("| teacher alone |") && md.stdout.contains("| cascade"), "\(md.stdout)")
+        #expect(md.stdout.contains("$ per 1,000 items") && md.stdout.contains("this host at $0.1/h"), "\(md.stdout)")
+        let json = Fixtures.temporaryPath(".json")
+        let j = try Fixtures.runSwiftlet(["eval", "cascade", "--student", model, "--teacher", model, "--task", task, "--limit", "12", "--json"])
+        #expect(j.status == 0, "\(j.stderr)")
+        try j.stdout.write(toFile: json, atomically: true, encoding: .utf8)
+        let object = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        let rows = object?["rows"] as? [[String: Any]] ?? []
+        #expect(rows.count >= 21 && (object?["student"] as? [String: Any])?["confidence"] != nil)
+        // The same model twice: every threshold has the same accuracy.
+        #expect(Set(rows.compactMap { $0["accuracy"] as? Double }).count == 1)
+        let bench = Fixtures.temporaryPath(".jsonl"), html = Fixtures.temporaryPath(".html")
+        try Data("""
+            {"concurrency":1,"n_prompt":512,"n_gen":128,"prompt_tokens_per_second":600,"gen_tokens_per_second":90,"tpot_ms_p95":12,"model_type":"llama 135M Q4_1","host":{"cpu":"AMD EPYC","architecture":"x86_64","cores":2,"features":[],"memory_bytes":1}}
+            """.utf8).write(to: URL(fileURLWithPath: bench))
+        let rep = try Fixtures.runSwiftlet(["report", "--bench", bench, "--instance", "c7a.large", "--cascade", json, "-o", html])
+        #expect(rep.status == 0, "\(rep.stderr)")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("Confidence cascade") && page.contains("teacher alone") && page.contains("<svg"))
+        let bad = try Fixtures.runSwiftlet(["report", "--bench", bench, "--instance", "c7a.large", "--cascade", bench, "-o", html])
+        #expect(!bad.crashed && bad.status != 0 && bad.stderr.contains("cannot read the cascade"), "\(bad.stderr)")
+    }
+
     /// `swiftlet cost` from a bench result (host recorded), as a FinOps reader gets it; and its
     /// errors: a bad price file names entry and field, an unknown instance lists the known ones.
     @Test func costReportsFromABenchResult() throws {

@@ -196,3 +196,38 @@ import Tokenizer
         }
     }
 }
+
+/// The cascade's arithmetic on hand-made answers: which items escalate at a threshold, the
+/// accuracy and cost that follow, and the choice of the cheapest threshold within the allowance.
+@Suite struct CascadeAnalysisTests {
+    static let student = ChoiceAnswers(correct: [true, false, true, false], confidence: [0.9, 0.3, 0.8, 0.4], seconds: [1, 1, 1, 1], tokens: [5, 5, 5, 5])
+    static let teacher = ChoiceAnswers(correct: [true, true, true, true], confidence: [0.9, 0.9, 0.9, 0.9], seconds: [3, 3, 3, 3], tokens: [5, 5, 5, 5])
+
+    @Test func escalatedItemsTakeTheTeachersAnswerAndCost() throws {
+        let rows = CascadeAnalysis.rows(student: Self.student, teacher: Self.teacher, thresholds: [0, 0.5, 1])
+        #expect(rows.map(\.escalated) == [0, 2, 4])
+        #expect(rows.map(\.accuracy) == [0.5, 1, 1])
+        #expect(rows.map(\.seconds) == [4, 10, 16])
+        let fractions: [Double] = [4.0 / 12, 10.0 / 12, 16.0 / 12]
+        #expect(rows.map(\.costFraction) == fractions)
+        let chosen = try #require(CascadeAnalysis.choose(rows, teacherAccuracy: 1))
+        #expect(chosen.threshold == 0.5)
+        // Allowing 50 points, the student alone (never escalating) is the cheapest.
+        #expect(CascadeAnalysis.choose(rows, teacherAccuracy: 1, within: 0.5)?.threshold == 0)
+    }
+
+    /// A student whose confidence says nothing: the right answers are escalated first, so only
+    /// escalating everything reaches the teacher, which costs more than the teacher alone.
+    @Test func noThresholdWhenConfidenceDoesNotHelp() {
+        let student = ChoiceAnswers(correct: [true, false, true, false], confidence: [0.3, 0.9, 0.4, 0.8], seconds: [1, 1, 1, 1], tokens: [5, 5, 5, 5])
+        let rows = CascadeAnalysis.rows(student: student, teacher: Self.teacher, thresholds: CascadeAnalysis.thresholds(student))
+        #expect(CascadeAnalysis.choose(rows, teacherAccuracy: 1) == nil)
+        #expect(rows.first?.threshold == 0 && rows.last?.threshold == 1)
+    }
+
+    @Test func confidenceIsTheSoftmaxOfTheChoicesAtItsLargest() {
+        #expect(abs(ChoiceAnswers.confidence([log(0.5), log(0.25), log(0.25)]) - 0.5) < 1e-12)
+        #expect(abs(ChoiceAnswers.confidence([-1000, -1000]) - 0.5) < 1e-12)
+        #expect(ChoiceAnswers.confidence([]) == 0)
+    }
+}

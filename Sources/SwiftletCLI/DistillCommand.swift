@@ -83,6 +83,12 @@ struct DistillOptions: ParsableArguments {
     @Option(help: "One-time distillation cost (data, training, evaluation), dollars.")
     var oneTime: Double?
 
+    @Option(help: "A confidence cascade serves the traffic: this share of requests (0…1) is re-answered by the teacher, on top of the student.")
+    var escalationRate: Double?
+
+    @Option(help: "As --escalation-rate, measured: the chosen threshold's rate in `swiftlet eval cascade --json` output.")
+    var cascade: String?
+
     func check() throws {
         for (name, v) in [("--tokens-per-day", tokensPerDay), ("--teacher-monthly", teacherMonthly),
                           ("--teacher-price", teacherPrice), ("--student-price", studentPrice), ("--student-monthly", studentMonthly)] {
@@ -99,6 +105,8 @@ struct DistillOptions: ParsableArguments {
         guard (oneTime ?? 0) >= 0 && (oneTime ?? 0).isFinite, studentFixedMonthly >= 0 && studentFixedMonthly.isFinite else {
             throw ValidationError("--one-time and --student-fixed-monthly must be ≥ 0")
         }
+        if let r = escalationRate, !(0...1).contains(r) { throw ValidationError("--escalation-rate must be in 0…1") }
+        if escalationRate != nil && cascade != nil { throw ValidationError("give --escalation-rate or --cascade, not both") }
     }
 
     /// The economics and, per side, the input it came from (for printing beside the figures).
@@ -117,7 +125,7 @@ struct DistillOptions: ParsableArguments {
             inputs.append(("teacher", "\(m.displayName) (\(m.provider)): $\(fixed(m.inputPerMillion, 3)) in / $\(fixed(m.outputPerMillion, 3)) out per 1M, "
                                       + "\(fixed(promptShare * 100, 0))% of tokens prompt (--prompt-share); \(m.source), \(m.date)"))
         }
-        let studentBill: Double
+        var studentBill: Double
         if let studentFraction {
             studentBill = teacherBill * studentFraction
             inputs.append(("student", "\(fixed(studentFraction * 100, 1))% of the teacher's price (--student-fraction)"))
@@ -128,9 +136,36 @@ struct DistillOptions: ParsableArguments {
             studentBill = studentMonthly!
             inputs.append(("student", "$\(money(studentBill))/month (--student-monthly)"))
         }
+        if let (rate, origin) = try escalation() {
+            // Escalated requests are answered twice: by the student, then by the teacher.
+            studentBill += teacherBill * rate
+            inputs[inputs.count - 1].1 += "; with a cascade, \(fixed(rate * 100, 1))% of requests also go to the teacher (\(origin))"
+        }
         let e = DistillationEconomics(tokensPerMonth: perMonth, teacherMonthly: teacherBill, studentMonthly: studentBill,
                                       studentFixedMonthly: studentFixedMonthly, oneTimeCost: oneTime ?? 0)
         return (e, inputs)
+    }
+}
+
+extension DistillOptions {
+    /// The cascade's escalation rate and where it came from, if one is configured.
+    func escalation() throws -> (Double, String)? {
+        if let escalationRate { return (escalationRate, "--escalation-rate") }
+        guard let cascade else { return nil }
+        struct CascadeFile: Decodable {
+            struct Chart: Decodable { var chosenThreshold: Double?; var withinPoints: Double }
+            struct Row: Decodable { var threshold: Double; var escalationRate: Double }
+            var chart: Chart
+            var rows: [Row]
+        }
+        let file: CascadeFile
+        do { file = try JSONDecoder().decode(CascadeFile.self, from: Data(contentsOf: URL(fileURLWithPath: cascade))) } catch {
+            throw CLIError("cannot read the cascade \(cascade) (JSON from `swiftlet eval cascade --json`): \(error.localizedDescription)")
+        }
+        guard let t = file.chart.chosenThreshold, let row = file.rows.first(where: { $0.threshold == t }) else {
+            throw CLIError("the cascade \(cascade) chose no threshold (none came within \(file.chart.withinPoints) points of the teacher): no escalation rate to use")
+        }
+        return (row.escalationRate, "measured by eval cascade, threshold \(String(format: "%.3f", t)), \(URL(fileURLWithPath: cascade).lastPathComponent)")
     }
 }
 

@@ -290,6 +290,29 @@ import Testing
 
     /// The seeds' worked example from one command, to the dollar, every input shown; and the
     /// same as a section of the report.
+    /// With a cascade, escalated requests cost the teacher too: 25% escalated on the seed example
+    /// adds $4,500 to the student's $3,600; a cascade file without a chosen threshold is refused.
+    @Test func distillationPaybackCountsTheCascadesEscalations() throws {
+        let base = ["cost", "distill", "--tokens-per-day", "30000000", "--teacher-monthly", "18000", "--student-fraction", "0.2", "--one-time", "9000"]
+        let r = try Fixtures.runSwiftlet(base + ["--escalation-rate", "0.25"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for needle in ["$8,100.00/month", "monthly saving   $9,900.00", "25.0% of requests also go to the teacher (--escalation-rate)"] {
+            #expect(r.stdout.contains(needle), "missing \(needle): \(r.stdout)")
+        }
+        let none = Fixtures.temporaryPath(".json")
+        try #"{"chart": {"chosenThreshold": null, "withinPoints": 2}, "rows": [{"threshold": 0.5, "escalationRate": 0.4}]}"#
+            .write(toFile: none, atomically: true, encoding: .utf8)
+        let refused = try Fixtures.runSwiftlet(base + ["--cascade", none])
+        #expect(!refused.crashed && refused.status != 0 && refused.stderr.contains("chose no threshold"), "\(refused.stderr)")
+        let chosen = Fixtures.temporaryPath(".json")
+        try #"{"chart": {"chosenThreshold": 0.5, "withinPoints": 2}, "rows": [{"threshold": 0.5, "escalationRate": 0.4}]}"#
+            .write(toFile: chosen, atomically: true, encoding: .utf8)
+        let measured = try Fixtures.runSwiftlet(base + ["--cascade", chosen])
+        #expect(measured.status == 0 && measured.stdout.contains("40.0% of requests also go to the teacher (measured by eval cascade"), "\(measured.stdout)")
+        let bad = try Fixtures.runSwiftlet(base + ["--escalation-rate", "1.5"])
+        #expect(!bad.crashed && bad.status != 0 && bad.stderr.contains("--escalation-rate"), "\(bad.stderr)")
+    }
+
     @Test func distillationPaybackReproducesTheSeedExample() throws {
         let r = try Fixtures.runSwiftlet(["cost", "distill", "--tokens-per-day", "30000000", "--teacher-monthly", "18000",
                                           "--student-fraction", "0.2", "--one-time", "9000"])

@@ -110,27 +110,34 @@ public enum PromptLookup {
 /// 1 + α + … + α^K tokens on average (α the chance that a draft token is accepted, the tokens
 /// after a rejection being thrown away) in K draft passes plus one target pass over K + 1
 /// tokens; a plain step produces 1 token in one target pass. K = 0 is a plain step: where
-/// acceptance is low, drafting stops, and every 32 plain steps one short round probes again.
-/// The times are measured, not modelled: on the x86 kernels a pass over 4 rows costs about what
-/// one row does and 5 rows nearly twice that, and the policy finds such steps by itself.
+/// acceptance is low, drafting stops, and every 64 plain steps one round probes again.
+/// The times are measured, not modelled: `SpeculativeGenerator` times one pass of each length
+/// before its first generation (on the x86 kernels here a pass over 4 tokens costs 1.6 single
+/// ones and 2 tokens 2.3: the batch kernels take 4 rows at a time), and every round updates them.
 struct DraftLengthPolicy {
     let maxTokens: Int
     let adaptive: Bool
     /// Whether drafting costs a model pass per token (else prompt lookup: free).
     let draftCostsPasses: Bool
 
-    /// Decayed counts of accepted and rejected draft tokens (a weak prior of 2 : 1).
-    private var acceptedWeight = 2.0, rejectedWeight = 1.0
+    /// Decayed counts of accepted and rejected draft tokens, from a weak prior of 4 : 1 (a
+    /// distilled student agrees with its teacher on most tokens; a few rounds overrule it).
+    private var acceptedWeight = 4.0, rejectedWeight = 1.0
     private var plainSeconds: Double?
     private var draftSeconds: Double?
     private var verifySeconds: [Int: Double] = [:]
     private var plainSinceProbe = 0
     private var roundsSincePlain = 0
 
-    init(maxTokens: Int, adaptive: Bool, draftCostsPasses: Bool) {
+    init(maxTokens: Int, adaptive: Bool, draftCostsPasses: Bool, calibration: PassTimes? = nil) {
         self.maxTokens = maxTokens
         self.adaptive = adaptive
         self.draftCostsPasses = draftCostsPasses
+        if let calibration {
+            plainSeconds = calibration.target[1]
+            for (tokens, seconds) in calibration.target where tokens > 1 { verifySeconds[tokens - 1] = seconds }
+            draftSeconds = calibration.draft
+        }
     }
 
     var acceptance: Double { acceptedWeight / (acceptedWeight + rejectedWeight) }
@@ -140,9 +147,9 @@ struct DraftLengthPolicy {
         let cap = min(maxTokens, limit)
         guard cap > 0 else { return 0 }
         guard adaptive else { return cap }
-        // Measure a plain step first, and again every 16 rounds: every estimate is relative to
-        // it, and the first one is taken cold.
-        guard let plain = plainSeconds, roundsSincePlain < 16 else { roundsSincePlain = 0; return 0 }
+        // A plain step first when nothing was calibrated, and one every 32 rounds: every
+        // estimate is relative to it, and the machine's load changes.
+        guard let plain = plainSeconds, roundsSincePlain < 32 else { roundsSincePlain = 0; return 0 }
         roundsSincePlain += 1
         let a = acceptance
         var best = 0, bestRate = 1 / plain
@@ -153,7 +160,7 @@ struct DraftLengthPolicy {
         }
         if best == 0 {
             plainSinceProbe += 1
-            if plainSinceProbe >= 32 { plainSinceProbe = 0; return min(2, cap) }
+            if plainSinceProbe >= 64 { plainSinceProbe = 0; return min(3, cap) }
         } else {
             plainSinceProbe = 0
         }
@@ -180,4 +187,10 @@ struct DraftLengthPolicy {
         if draftCostsPasses { draftSeconds = Self.average(draftSeconds, draft / Double(drafted)) }
         verifySeconds[drafted] = Self.average(verifySeconds[drafted], verify)
     }
+}
+
+/// Seconds of one target pass over n tokens (n = 1: a plain step), and of one draft-model step.
+struct PassTimes {
+    var target: [Int: Double]
+    var draft: Double?
 }

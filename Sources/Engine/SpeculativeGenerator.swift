@@ -28,6 +28,8 @@ public final class SpeculativeGenerator {
     private let targetScratch: ForwardScratch
     private let draftCache: PagedKVCache?
     private let draftScratch: ForwardScratch?
+    /// Pass times measured before the first generation (`calibrate`).
+    private var passTimes: PassTimes?
 
     public init(target: any CausalLM, tokenizer: Tokenizer, draft: DraftSource, contextSize: Int,
                 speculation: SpeculationOptions = SpeculationOptions(), chunkSize: Int = 256, kvCacheType: KVCacheType = .f16) throws {
@@ -69,11 +71,11 @@ public final class SpeculativeGenerator {
         var draftSampler = Sampler(draftParameters)
         var decoder = StreamingDecoder(tokenizer: tokenizer)
         var stops = StopStringMatcher(stops: options.stopStrings)
-        var policy: DraftLengthPolicy
-        switch draft {
-        case .model: policy = DraftLengthPolicy(maxTokens: speculation.maxDraftTokens, adaptive: speculation.adaptive, draftCostsPasses: true)
-        case .promptLookup: policy = DraftLengthPolicy(maxTokens: speculation.maxDraftTokens, adaptive: speculation.adaptive, draftCostsPasses: false)
-        }
+        if passTimes == nil && speculation.adaptive { passTimes = try calibrate() }
+        var isModel = false
+        if case .model = draft { isModel = true }
+        var policy = DraftLengthPolicy(maxTokens: speculation.maxDraftTokens, adaptive: speculation.adaptive, draftCostsPasses: isModel,
+                                       calibration: passTimes)
 
         let promptStart = DispatchTime.now().uptimeNanoseconds
         try prefill(target, promptIDs[...], start: 0, cache: targetCache, scratch: targetScratch, chunkSize: chunkSize)
@@ -111,6 +113,7 @@ public final class SpeculativeGenerator {
 
             // Draft up to k tokens.
             let draftStart = DispatchTime.now().uptimeNanoseconds
+            var draftStepsStart = draftStart
             var drafts: [Int] = []
             var draftDistributions: [TokenDistribution] = []
             if k > 0 {
@@ -122,6 +125,9 @@ public final class SpeculativeGenerator {
                     try prefill(model, sequence[draftFed...], start: draftFed, cache: cache, scratch: scratch, chunkSize: chunkSize)
                     stats.draftPasses += (sequence.count - draftFed + chunkSize - 1) / chunkSize
                     draftFed = sequence.count
+                    // The catch-up over tokens the target produced alone is a cost of resuming,
+                    // not of each draft token: the policy's per-token time starts after it.
+                    draftStepsStart = DispatchTime.now().uptimeNanoseconds
                     for i in 0..<k {
                         let distribution = draftSampler.distribution(scratch.logits(row: 0, vocabularySize: model.config.vocabularySize))
                         let token = greedy ? distribution.ids[0] : draftSampler.draw(distribution)
@@ -175,7 +181,7 @@ public final class SpeculativeGenerator {
             stats.accepted += accepted
             stats.draftSeconds += Double(verifyStart - draftStart) / 1e9
             stats.verifySeconds += Double(end - verifyStart) / 1e9
-            policy.recordRound(drafted: drafts.count, accepted: accepted, draftSeconds: Double(verifyStart - draftStart) / 1e9,
+            policy.recordRound(drafted: drafts.count, accepted: accepted, draftSeconds: Double(verifyStart - draftStepsStart) / 1e9,
                                verifySeconds: Double(end - verifyStart) / 1e9)
             // The draft cache holds `next` and the drafts it was fed; only the accepted stay valid.
             draftFed = min(draftFed, position + 1 + accepted)
@@ -197,6 +203,32 @@ public final class SpeculativeGenerator {
                                       decodeSteps: max(0, generated.count - 1))
         result.speculation = stats
         return result
+    }
+
+    /// Times one target pass of each length 1…K+1 and one draft step, after a warm-up pass that
+    /// faults the weights in: what the draft-length policy weighs before any round has run. The
+    /// passes write the caches at positions 0…K, which the prompt overwrites.
+    private func calibrate() throws -> PassTimes {
+        let token = min(tokenizer.bosID ?? 0, target.config.vocabularySize - 1)
+        func seconds(_ body: () throws -> Void) rethrows -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        try target.forward(token: token, position: 0, cache: targetCache, scratch: targetScratch)
+        var times = PassTimes(target: [:], draft: nil)
+        for n in 1...(speculation.maxDraftTokens + 1) {
+            let tokens = [Int](repeating: token, count: n)
+            times.target[n] = try seconds {
+                try tokens.withUnsafeBufferPointer { try target.forward($0, start: 0, cache: targetCache, scratch: targetScratch, allLogits: true) }
+            }
+        }
+        if case .model(let model, _) = draft, let cache = draftCache, let scratch = draftScratch {
+            let draftToken = min(token, model.config.vocabularySize - 1)
+            try model.forward(token: draftToken, position: 0, cache: cache, scratch: scratch)
+            times.draft = try seconds { try model.forward(token: draftToken, position: 1, cache: cache, scratch: scratch) }
+        }
+        return times
     }
 
     /// max(0, p − q), renormalized: where a rejected draft's replacement is drawn from. When it

@@ -109,20 +109,26 @@ public enum PromptLookup {
 /// acceptance rate and pass times measured so far. A round drafting K tokens produces
 /// 1 + α + … + α^K tokens on average (α the chance that a draft token is accepted, the tokens
 /// after a rejection being thrown away) in K draft passes plus one target pass over K + 1
-/// tokens; a plain step produces 1 token in one target pass. K = 0 is a plain step: where
-/// acceptance is low, drafting stops, and every 64 plain steps one round probes again.
+/// tokens; a plain step produces 1 token in one target pass. K = 0 is a plain step.
+///
 /// The times are measured, not modelled: `SpeculativeGenerator` times one pass of each length
-/// before its first generation (on the x86 kernels here a pass over 4 tokens costs 1.6 single
-/// ones and 2 tokens 2.3: the batch kernels take 4 rows at a time), and every round updates them.
+/// before its first generation (on the x86 kernels here a pass over 4 tokens costs about 2
+/// single ones: the batch kernels are compute-bound), and every round updates them. The first
+/// round drafts 3 tokens whatever the estimate, to measure α on this text. Once a draft
+/// model stops paying it stops for the rest of the generation: resuming means running the draft
+/// over every token it missed, which costs about a tenth of the plain steps it skipped. Prompt
+/// lookup drafts for free, so it probes again every 64 plain steps.
 struct DraftLengthPolicy {
     let maxTokens: Int
     let adaptive: Bool
     /// Whether drafting costs a model pass per token (else prompt lookup: free).
     let draftCostsPasses: Bool
 
-    /// Decayed counts of accepted and rejected draft tokens, from a weak prior of 4 : 1 (a
-    /// distilled student agrees with its teacher on most tokens; a few rounds overrule it).
-    private var acceptedWeight = 4.0, rejectedWeight = 1.0
+    /// Decayed counts of accepted and rejected draft tokens, from a weak prior of 2 : 0.5 (a
+    /// distilled student agrees with its teacher on most tokens; the first rounds overrule it).
+    private var acceptedWeight = 2.0, rejectedWeight = 0.5
+    private var exploringRounds = 1
+    private var stopped = false
     private var plainSeconds: Double?
     private var draftSeconds: Double?
     private var verifySeconds: [Int: Double] = [:]
@@ -151,6 +157,8 @@ struct DraftLengthPolicy {
         // estimate is relative to it, and the machine's load changes.
         guard let plain = plainSeconds, roundsSincePlain < 32 else { roundsSincePlain = 0; return 0 }
         roundsSincePlain += 1
+        if exploringRounds > 0 { exploringRounds -= 1; return min(3, cap) }
+        if stopped { return 0 }
         let a = acceptance
         var best = 0, bestRate = 1 / plain
         for k in 1...cap {
@@ -159,6 +167,7 @@ struct DraftLengthPolicy {
             if expected / time > bestRate { best = k; bestRate = expected / time }
         }
         if best == 0 {
+            if draftCostsPasses { stopped = true; return 0 }
             plainSinceProbe += 1
             if plainSinceProbe >= 64 { plainSinceProbe = 0; return min(3, cap) }
         } else {

@@ -10,7 +10,8 @@ struct ReportCommand: ParsableCommand {
             Takes the same workload, price and benchmark options as `swiftlet cost` (it runs the
             benchmark itself without --bench). Charts are inline SVG; the page loads nothing else.
             --sweep FILE adds accuracy against cost by quantization type (the JSON of `swiftlet eval sweep`).
-            --cascade FILE adds a confidence cascade's accuracy against cost (the JSON of `swiftlet eval cascade`).
+            --cascade FILE adds a confidence cascade's accuracy against cost (the JSON of `swiftlet eval cascade`);
+            with --one-time, its escalation rate also enters the distillation payback.
             With --one-time and the teacher and student options of `swiftlet cost distill`, a
             "Distillation payback" section (traffic: --tokens-per-day, else the workload's tokens).
             """)
@@ -24,9 +25,6 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "A quantization sweep (JSON from `swiftlet eval sweep --json`).")
     var sweep: String?
-
-    @Option(help: "A confidence cascade (JSON from `swiftlet eval cascade --json`).")
-    var cascade: String?
 
     func validate() throws {
         if distill.oneTime != nil { try distill.check() }
@@ -57,7 +55,8 @@ struct ReportCommand: ParsableCommand {
             }
         }
         var cascadeChart: CascadeChart?
-        if let cascade {
+        // One option for both: the distillation payback reads the same file's escalation rate.
+        if let cascade = distill.cascade {
             struct CascadeFile: Decodable { var chart: CascadeChart }
             do {
                 cascadeChart = try JSONDecoder().decode(CascadeFile.self, from: Data(contentsOf: URL(fileURLWithPath: cascade))).chart

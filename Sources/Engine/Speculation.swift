@@ -176,14 +176,9 @@ struct DraftLengthPolicy {
         return best
     }
 
-    /// A target pass over k + 1 tokens: measured for this k, else the plain step plus the
-    /// measured cost per extra token (10% of a plain step until something is measured).
-    private func verifyEstimate(_ k: Int, plain: Double) -> Double {
-        if let t = verifySeconds[k] { return t }
-        let slopes = verifySeconds.map { ($0.value - plain) / Double($0.key) }
-        let slope = slopes.isEmpty ? 0.1 * plain : max(0, slopes.reduce(0, +) / Double(slopes.count))
-        return plain + Double(k) * slope
-    }
+    /// A target pass over k + 1 tokens: as calibrated (every length up to `maxTokens`) and
+    /// updated by the rounds since; a length never timed counts as k + 1 plain steps.
+    private func verifyEstimate(_ k: Int, plain: Double) -> Double { verifySeconds[k] ?? plain * Double(k + 1) }
 
     private static func average(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
 

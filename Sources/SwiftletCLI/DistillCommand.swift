@@ -158,14 +158,18 @@ extension DistillOptions {
             var chart: Chart
             var rows: [Row]
         }
-        let file: CascadeFile
-        do { file = try JSONDecoder().decode(CascadeFile.self, from: Data(contentsOf: URL(fileURLWithPath: cascade))) } catch {
-            throw CLIError("cannot read the cascade \(cascade) (JSON from `swiftlet eval cascade --json`): \(error.localizedDescription)")
-        }
+        let file = try readCascade(cascade, as: CascadeFile.self)
         guard let t = file.chart.chosenThreshold, let row = file.rows.first(where: { $0.threshold == t }) else {
             throw CLIError("the cascade \(cascade) chose no threshold (none came within \(file.chart.withinPoints) points of the teacher): no escalation rate to use")
         }
         return (row.escalationRate, "measured by eval cascade, threshold \(String(format: "%.3f", t)), \(URL(fileURLWithPath: cascade).lastPathComponent)")
+    }
+}
+
+/// The part of `swiftlet eval cascade --json` output that `type` reads, or a one-line error.
+func readCascade<T: Decodable>(_ path: String, as type: T.Type) throws -> T {
+    do { return try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+        throw CLIError("cannot read the cascade \(path) (JSON from `swiftlet eval cascade --json`): \(error.localizedDescription)")
     }
 }
 

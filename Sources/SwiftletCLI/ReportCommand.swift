@@ -58,11 +58,7 @@ struct ReportCommand: ParsableCommand {
         // One option for both: the distillation payback reads the same file's escalation rate.
         if let cascade = distill.cascade {
             struct CascadeFile: Decodable { var chart: CascadeChart }
-            do {
-                cascadeChart = try JSONDecoder().decode(CascadeFile.self, from: Data(contentsOf: URL(fileURLWithPath: cascade))).chart
-            } catch {
-                throw CLIError("cannot read the cascade \(cascade) (JSON from `swiftlet eval cascade --json`): \(error.localizedDescription)")
-            }
+            cascadeChart = try readCascade(cascade, as: CascadeFile.self).chart
         }
         let html = HTMLReport.render(analysis, sweep: points, budgetPercent: budget, recommended: recommended, sweepCaption: caption,
                                      distillation: distillation?.0, distillationInputs: distillation?.1.map { "\($0.0): \($0.1)" } ?? [],

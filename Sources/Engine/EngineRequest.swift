@@ -42,6 +42,13 @@ public struct GeneratedToken: Sendable {
     public var text: String
     public var logprob: Float?
     public var topLogprobs: [(id: Int, logprob: Float)]
+
+    public init(id: Int, text: String, logprob: Float?, topLogprobs: [(id: Int, logprob: Float)]) {
+        self.id = id
+        self.text = text
+        self.logprob = logprob
+        self.topLogprobs = topLogprobs
+    }
 }
 
 /// Tokens and timings of one finished request, as cost reporting needs them. Times in seconds.

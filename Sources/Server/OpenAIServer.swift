@@ -37,10 +37,14 @@ public struct OpenAIServer: Sendable {
     public let connections: ConnectionCounter
     /// Request lines and errors (label `swiftlet.server`).
     public let logger: Logger
+    /// Served names that answer with a student and escalate to a teacher (`serve --student`).
+    public let cascades: [String: CascadeRoute]
+    public let cascadeMetrics = CascadeMetrics()
 
     public init(models: [ServedModel], limits: RequestLimits = RequestLimits(), apiKey: String? = nil, maxQueue: Int = 256,
                 liveCost: LiveCost? = nil, connectionLimits: ConnectionLimits = ConnectionLimits(),
-                logger: Logger = Logger(label: "swiftlet.server")) {
+                logger: Logger = Logger(label: "swiftlet.server"), cascades: [CascadeRoute] = []) {
+        self.cascades = Dictionary(cascades.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.maxQueue = maxQueue
         self.connectionLimits = connectionLimits
         self.connections = ConnectionCounter(limit: connectionLimits.maxConnections)
@@ -60,6 +64,8 @@ public struct OpenAIServer: Sendable {
         router.get("/metrics") { _, _ in
             var text = metrics.render(models.values.sorted { $0.name < $1.name }, connections: connections)
             if let liveCost { text += liveCost.metricsText(costSnapshot(liveCost)) }
+            if !cascades.isEmpty { text += cascadeMetrics.render(cascades.values.sorted { $0.name < $1.name },
+                                                                            instancePerHour: liveCost?.instance.pricePerHour) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
@@ -74,11 +80,17 @@ public struct OpenAIServer: Sendable {
             return Self.jsonResponse(liveCost.usageObject(costSnapshot(liveCost)))
         }
         router.get("/v1/models") { _, _ in
-            Self.jsonResponse(["object": "list", "data": models.values.sorted { $0.name < $1.name }.map(modelObject)])
+            let routes = cascades.keys.filter { models[$0] == nil }.sorted().map { name -> [String: Any] in
+                ["id": name, "object": "model", "created": cascades[name]!.student.created, "owned_by": "swiftlet-cascade"]
+            }
+            return Self.jsonResponse(["object": "list", "data": models.values.sorted { $0.name < $1.name }.map(modelObject) + routes])
         }
         // `**`: a served name may hold a slash (`--model org/name=PATH`).
         router.get("/v1/models/**") { _, context in
             let id = context.parameters.getCatchAll().joined(separator: "/")
+            if models[id] == nil, let route = cascades[id] {
+                return Self.jsonResponse(["id": id, "object": "model", "created": route.student.created, "owned_by": "swiftlet-cascade"])
+            }
             guard let model = models[id] else { return Self.errorResponse(.modelNotFound(id)) }
             return Self.jsonResponse(modelObject(model))
         }
@@ -115,8 +127,10 @@ public struct OpenAIServer: Sendable {
 
     // MARK: responses
 
-    static func jsonResponse(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
+    static func jsonResponse(_ object: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        for field in extra { headers.append(field) }
+        return Response(status: status, headers: headers,
                  body: ResponseBody(byteBuffer: ByteBuffer(bytes: ResponseJSON.encode(object))))
     }
 
@@ -208,69 +222,111 @@ public struct OpenAIServer: Sendable {
     private func respond(_ requestBody: RequestBody, record: RequestRecord, chat: Bool) async throws -> Response {
         do {
             let data = Data(buffer: try await readBody(requestBody))
-            let modelName: String, parameters: GenerationParameters, prompts: [[Int]], promptParam: String
-            var echoes: [String] = []
-            if chat {
-                let parsed = try RequestParser.chat(data, limits: limits)
-                guard let model = models[parsed.model] else { throw APIError.modelNotFound(parsed.model) }
-                (modelName, parameters, promptParam) = (parsed.model, parsed.parameters, "messages")
-                prompts = [try model.tokens(of: parsed.messages)]
-            } else {
-                let parsed = try RequestParser.completion(data, limits: limits)
-                guard let model = models[parsed.model] else { throw APIError.modelNotFound(parsed.model) }
-                (modelName, parameters, promptParam) = (parsed.model, parsed.parameters, "prompt")
-                prompts = parsed.prompts.map(model.tokens(of:))
-                if parameters.echo { echoes = parsed.prompts.map(model.text(of:)) }
+            let parsed = try ParsedRequest(data, chat: chat, limits: limits)
+            if let route = cascades[parsed.model], models[parsed.model] == nil {
+                return try await respond(parsed, body: data, through: route, record: record)
             }
-            let model = models[modelName]!
-            var choices: [EngineRequest] = [], echo: [String] = []
-            for (p, ids) in prompts.enumerated() {
-                let base = try parameters.engineRequest(promptTokens: ids, contextSize: model.contextSize,
-                                                        vocabularySize: model.vocabularySize, promptParam: promptParam)
-                for i in 0..<parameters.n {
-                    var r = base
-                    r.sampling.seed &+= UInt64(i)   // n choices with one seed must still differ
-                    choices.append(r)
-                    echo.append(echoes.isEmpty ? "" : echoes[p])
-                }
-            }
-            // Admission is decided as the request arrives, against an exact count of waiting
-            // requests: a full queue is answered at once, before any work.
-            let streams: [InferenceEngine.EventStream]
-            let metrics = self.metrics, logger = self.logger, name = model.name
-            do {
-                streams = try model.engine.submit(choices, waitingLimit: maxQueue) { reason, usage in
-                    metrics.record(model: name, reason: reason, usage: usage)
-                    record.choiceEnded(reason, usage, logger: logger)
-                }
-            } catch .shutDown {
-                throw APIError.shuttingDown()
-            } catch .overloaded(let waiting, let limit) {
-                throw APIError(status: 503, message: "the server is overloaded: \(waiting) requests are waiting (limit \(limit)); retry shortly",
-                               type: "server_error", code: "server_overloaded")
-            } catch {
-                throw APIError.invalid(error.description, param: promptParam)
-            }
-            record.submitted(model: name, choices: choices.count)
-            let reply = Reply(model: model, chat: chat, parameters: parameters, echo: echo)
-            if parameters.stream { return reply.stream(streams) }
+            guard let model = models[parsed.model] else { throw APIError.modelNotFound(parsed.model) }
+            let (choices, echo) = try engineRequests(parsed, on: model)
+            let streams = try submit(choices, to: model, promptParam: parsed.promptParam, record: record)
+            let reply = Reply(model: model, chat: chat, parameters: parsed.parameters, echo: echo)
+            if parsed.parameters.stream { return reply.stream(streams) }
             return try await reply.complete(streams)
         } catch let e as APIError {
             record.failed(e)
             return Self.errorResponse(e)
         }
     }
+
+    /// A parsed body's engine requests on one model: `n` per prompt (seeds made to differ), and
+    /// per choice the prompt's text for `echo` ("" without it).
+    func engineRequests(_ parsed: ParsedRequest, on model: ServedModel) throws(APIError) -> (choices: [EngineRequest], echo: [String]) {
+        let parameters = parsed.parameters
+        let prompts: [[Int]], echoes: [String]
+        switch parsed {
+        case .chat(let c):
+            prompts = [try model.tokens(of: c.messages)]
+            echoes = []
+        case .completion(let c):
+            prompts = c.prompts.map(model.tokens(of:))
+            echoes = parameters.echo ? c.prompts.map(model.text(of:)) : []
+        }
+        var choices: [EngineRequest] = [], echo: [String] = []
+        for (p, ids) in prompts.enumerated() {
+            let base = try parameters.engineRequest(promptTokens: ids, contextSize: model.contextSize,
+                                                    vocabularySize: model.vocabularySize, promptParam: parsed.promptParam)
+            for i in 0..<parameters.n {
+                var r = base
+                r.sampling.seed &+= UInt64(i)   // n choices with one seed must still differ
+                choices.append(r)
+                echo.append(echoes.isEmpty ? "" : echoes[p])
+            }
+        }
+        return (choices, echo)
+    }
+
+    /// Submits a request's choices to a model's engine; usage and metrics are recorded as each
+    /// choice ends. Admission is decided as the request arrives, against an exact count of waiting
+    /// requests: a full queue is answered at once, before any work.
+    func submit(_ choices: [EngineRequest], to model: ServedModel, promptParam: String, record: RequestRecord,
+                onEnd: InferenceEngine.EndObserver? = nil) throws(APIError) -> [InferenceEngine.EventStream] {
+        let streams: [InferenceEngine.EventStream]
+        let metrics = self.metrics, logger = self.logger, name = model.name
+        do {
+            streams = try model.engine.submit(choices, waitingLimit: maxQueue) { reason, usage in
+                metrics.record(model: name, reason: reason, usage: usage)
+                record.choiceEnded(reason, usage, logger: logger)
+                onEnd?(reason, usage)
+            }
+        } catch .shutDown {
+            throw APIError.shuttingDown()
+        } catch .overloaded(let waiting, let limit) {
+            throw APIError(status: 503, message: "the server is overloaded: \(waiting) requests are waiting (limit \(limit)); retry shortly",
+                           type: "server_error", code: "server_overloaded")
+        } catch {
+            throw APIError.invalid(error.description, param: promptParam)
+        }
+        record.submitted(model: name, choices: choices.count)
+        return streams
+    }
+}
+
+/// A completion or chat body, parsed.
+enum ParsedRequest: Sendable {
+    case completion(CompletionRequest)
+    case chat(ChatRequest)
+
+    init(_ data: Data, chat: Bool, limits: RequestLimits) throws(APIError) {
+        self = chat ? .chat(try RequestParser.chat(data, limits: limits)) : .completion(try RequestParser.completion(data, limits: limits))
+    }
+
+    var model: String {
+        switch self { case .chat(let c): c.model; case .completion(let c): c.model }
+    }
+
+    var parameters: GenerationParameters {
+        switch self { case .chat(let c): c.parameters; case .completion(let c): c.parameters }
+    }
+
+    var isChat: Bool { if case .chat = self { true } else { false } }
+
+    /// The field the prompt came in, for errors' `param`.
+    var promptParam: String { isChat ? "messages" : "prompt" }
 }
 
 /// Builds the body of one completion or chat answer.
 struct Reply: Sendable {
     let model: ServedModel
     let chat: Bool
-    let parameters: GenerationParameters
+    var parameters: GenerationParameters
     /// Per choice: the prompt's text, which `echo` puts before the answer ("" otherwise).
     let echo: [String]
     let id: String
     let created: Int
+    /// The `model` field: the served model's name, or, through a cascade, the model that answered.
+    var modelName: String
+    /// Through a cascade: who answered and why, in the body's `cascade` object.
+    var cascade: CascadeOutcome?
 
     /// Usage and metrics are recorded by the engine's end observer for every choice, however it
     /// ends; the reply only writes the answer.
@@ -279,6 +335,7 @@ struct Reply: Sendable {
         self.model = model
         self.chat = chat
         self.parameters = parameters
+        modelName = model.name
         id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         created = Int(Date().timeIntervalSince1970)
     }
@@ -318,14 +375,17 @@ struct Reply: Sendable {
             return c
         }
         let usage = ResponseJSON.usage(results.map(\.usage), choicesPerPrompt: parameters.n)
-        return OpenAIServer.jsonResponse(["id": id, "object": object, "created": created, "model": model.name,
-                                          "choices": choices, "usage": usage])
+        var body: [String: Any] = ["id": id, "object": object, "created": created, "model": modelName, "choices": choices, "usage": usage]
+        if let cascade { body["cascade"] = cascade.json }
+        return OpenAIServer.jsonResponse(body, headers: cascade?.headers ?? [:])
     }
 
     private func chunk(_ choices: [[String: Any]], usage: [String: Any]? = nil) -> ByteBuffer {
         var o: [String: Any] = ["id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
-                                "model": model.name, "choices": choices]
+                                "model": modelName, "choices": choices]
         if let usage { o["usage"] = usage }
+        // A cascade's decision rides on each choice's last chunk (and the usage chunk).
+        if let cascade, usage != nil || choices.contains(where: { !($0["finish_reason"] is NSNull) }) { o["cascade"] = cascade.json }
         var buffer = ByteBuffer(string: "data: ")
         buffer.writeBytes(ResponseJSON.encode(o))
         buffer.writeString("\n\n")
@@ -351,7 +411,8 @@ struct Reply: Sendable {
     /// is an `error` event. If the client goes away, writing fails, the merged reading is
     /// cancelled, and with it every choice's request.
     func stream(_ streams: [AsyncThrowingStream<EngineEvent, Error>]) -> Response {
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        for field in cascade?.headers ?? [:] { headers.append(field) }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let (merged, sink) = AsyncStream<(Int, Result<EngineEvent, Error>)>.makeStream()
             try await withThrowingTaskGroup(of: Void.self) { group in

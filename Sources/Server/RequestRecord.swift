@@ -40,8 +40,14 @@ final class RequestRecord: Sendable {
 
     var errorCode: String? { state.withLock { $0.error.map { $0.code ?? $0.type } } }
 
-    /// A completion's model and how many engine requests it submitted.
-    func submitted(model: String, choices: Int) { state.withLock { $0.model = model; $0.choices = choices } }
+    /// A completion's model and how many engine requests it submitted. A cascade submits to a
+    /// student and maybe a teacher: the models are joined with "+", the choices added.
+    func submitted(model: String, choices: Int) {
+        state.withLock { s in
+            s.model = s.model.map { $0 == model ? model : "\($0)+\(model)" } ?? model
+            s.choices += choices
+        }
+    }
 
     func failed(_ error: APIError) { state.withLock { $0.error = error } }
 

@@ -26,6 +26,13 @@ struct Serve: ParsableCommand {
             finish for up to --shutdown-timeout seconds, ends the rest with an error, and exits 0;
             a second signal stops waiting at once. One log line per request goes to standard
             error (--log-level, --log-format).
+
+            A cascade (--student A --teacher B) is served as --cascade-name (default `cascade`): the
+            student answers, and when its confidence on the first --cascade-decide-after tokens is
+            below --cascade-threshold, the teacher answers instead (a local GGUF, or an
+            OpenAI-compatible URL with --teacher-model). The response's `model` field, its
+            X-Swiftlet-Answered-By header and its `cascade` object say who answered; an unreachable
+            teacher means the student's answer, flagged `escalation_error`.
             """)
 
     @Option(name: [.customShort("m"), .customLong("model-path")], help: "A GGUF model to serve (repeatable).")
@@ -90,8 +97,12 @@ struct Serve: ParsableCommand {
 
     @OptionGroup var engineOptions: EngineOptions
 
+    @OptionGroup(title: "Cascade (student answers, teacher re-answers when the student is unsure)") var cascade: CascadeOptions
+
     func validate() throws {
-        guard !modelPaths.isEmpty || !namedModels.isEmpty else { throw ValidationError("give at least one model: -m PATH or --model NAME=PATH") }
+        guard !modelPaths.isEmpty || !namedModels.isEmpty || cascade.enabled else {
+            throw ValidationError("give at least one model: -m PATH, --model NAME=PATH, or --student A --teacher B")
+        }
         for m in namedModels where !m.contains("=") { throw ValidationError("--model takes NAME=PATH, got '\(m)'") }
         guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1…65535") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
@@ -153,6 +164,10 @@ struct Serve: ParsableCommand {
             let parts = m.split(separator: "=", maxSplits: 1).map(String.init)
             entries.append((parts[0], parts[1]))
         }
+        // The cascade's local models are served under their own names too (once, if also -m).
+        let studentEntry = cascade.student.map(CascadeOptions.entry)
+        let teacherEntry = cascade.upstreamURL == nil ? cascade.teacher.map(CascadeOptions.entry) : nil
+        for e in [studentEntry, teacherEntry].compactMap({ $0 }) where !entries.contains(where: { $0 == e }) { entries.append(e) }
         var served: [ServedModel] = []
         for (name, path) in entries {
             guard !served.contains(where: { $0.name == name }) else { throw CLIError("two models are named '\(name)': use --model NAME=PATH") }
@@ -166,9 +181,11 @@ struct Serve: ParsableCommand {
         var limits = RequestLimits()
         limits.maxBodyBytes = maxBodyBytes
         let (connections, acceptLimit) = connectionLimits(logger: logger)
+        let routes = try makeCascade(served: served, studentName: studentEntry?.0, teacherName: teacherEntry?.0)
         let server = OpenAIServer(models: served, limits: limits, apiKey: key, maxQueue: maxQueue, liveCost: liveCost,
-                                  connectionLimits: connections, logger: logger)
-        let names = served.map(\.name).joined(separator: ", "), host = self.host
+                                  connectionLimits: connections, logger: logger, cascades: routes)
+        let names = (served.map(\.name) + routes.map { "\($0.name) (cascade: \($0.student.name) → \($0.teacher.name))" }).joined(separator: ", ")
+        let host = self.host
         // Said once the socket is bound, so a failed bind never prints it.
         let app = server.makeApplication(host: host, port: port, acceptLimit: acceptLimit) { port in
             logger.notice("serving \(names) on http://\(host):\(port)", metadata: [
@@ -186,6 +203,29 @@ struct Serve: ParsableCommand {
 }
 
 extension Serve {
+    /// The cascade route, if --student and --teacher are given.
+    func makeCascade(served: [ServedModel], studentName: String?, teacherName: String?) throws -> [CascadeRoute] {
+        guard let studentName, let student = served.first(where: { $0.name == studentName }) else { return [] }
+        guard !served.contains(where: { $0.name == cascade.cascadeName }) else {
+            throw CLIError("--cascade-name '\(cascade.cascadeName)' is also a model's name: choose another")
+        }
+        let teacher: CascadeTeacher
+        if let upstream = try cascade.upstream() {
+            teacher = .upstream(upstream)
+        } else {
+            guard let teacherName, let local = served.first(where: { $0.name == teacherName }) else { return [] }
+            // Retokenizing with the teacher's own tokenizer makes any pair work; the same pair as
+            // speculative decoding's shares one, and the check says when it does not.
+            if student.engine.model.config.vocabularySize != local.engine.model.config.vocabularySize {
+                FileHandle.standardError.write(Data("note: the student's and the teacher's vocabularies differ in size; each answers with its own tokenizer\n".utf8))
+            }
+            teacher = .local(local)
+        }
+        return [CascadeRoute(name: cascade.cascadeName, student: student, teacher: teacher, rule: ConfidenceRule(rawValue: cascade.cascadeRule)!,
+                             thresholds: try cascade.thresholds(), decideAfter: cascade.cascadeDecideAfter,
+                             teacherPrice: try cascade.upstreamPrice(prices: prices))]
+    }
+
     /// The price behind the dollar figures: --instance from the catalogue (its price replaced by
     /// --price-per-hour if both are given), or --price-per-hour alone.
     func makeLiveCost() throws -> LiveCost? {

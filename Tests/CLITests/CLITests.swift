@@ -73,6 +73,23 @@ import Testing
         #expect(!r.crashed && r.status != 0 && r.stderr.contains("temperature"), "\(r.stderr)")
     }
 
+    /// The cascade's options are checked before any model loads, each with a message naming it.
+    @Test func serveRefusesAnIncompleteCascade() throws {
+        let cases: [([String], String)] = [
+            (["--student", "a.gguf"], "both --student and --teacher"),
+            (["--student", "a.gguf", "--teacher", "http://127.0.0.1:9/v1"], "--teacher-model"),
+            (["--student", "a.gguf", "--teacher", "b.gguf", "--cascade-threshold", "1.5"], "0…1"),
+            (["--student", "a.gguf", "--teacher", "b.gguf", "--cascade-threshold", "tools=0.5"], "chat or completions"),
+            (["--student", "a.gguf", "--teacher", "b.gguf", "--cascade-rule", "vibes"], "--cascade-rule"),
+            (["--student", "a.gguf", "--teacher", "b.gguf", "--teacher-price", "1,2"], "upstream"),
+            (["--student", "a.gguf", "--teacher", "http://127.0.0.1:9/v1", "--teacher-model", "t", "--teacher-price", "x"], "IN,OUT"),
+        ]
+        for (args, message) in cases {
+            let r = try Fixtures.runSwiftlet(["serve"] + args)
+            #expect(!r.crashed && r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+    }
+
     /// `--kv-type f32` and the default half cache give the same greedy words here; an unknown
     /// type is refused with its name.
     @Test func kvTypeIsAnOption() throws {

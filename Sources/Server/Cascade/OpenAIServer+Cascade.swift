@@ -40,7 +40,7 @@ extension OpenAIServer {
         outcome.studentPromptTokens = choices.enumerated().filter { $0.offset % max(1, parameters.n) == 0 }.reduce(0) { $0 + $1.element.promptTokens.count }
         outcome.studentOutputTokens = seen.reduce(0) { $0 + $1.count }
         do {
-            let response = try await escalate(parsed, body: body, route: route, record: record, outcome: outcome)
+            let response = try await escalate(parsed, body: body, route: route, record: record, outcome: outcome, committed: gate.stop)
             gate.stop()
             metrics.outcome(name, "teacher")
             return response
@@ -73,8 +73,12 @@ extension OpenAIServer {
 
     /// The teacher's answer to the same request: a local model's (retokenized with its own
     /// tokenizer and chat template), or the upstream's (the client's body, re-addressed).
+    /// `committed` is called once the teacher has the request for sure: a local teacher's engine
+    /// took it (the student stops there: both share this machine's cores, and a local engine's
+    /// failure later is the server's own error, not a reason to fall back). An upstream teacher
+    /// is committed only by its answer, so the student goes on meanwhile, ready as the fallback.
     private func escalate(_ parsed: ParsedRequest, body: Data, route: CascadeRoute, record: RequestRecord,
-                          outcome studentOutcome: CascadeOutcome) async throws -> Response {
+                          outcome studentOutcome: CascadeOutcome, committed: @Sendable () -> Void) async throws -> Response {
         var outcome = studentOutcome
         outcome.answeredBy = .teacher
         outcome.model = route.teacher.name
@@ -92,16 +96,11 @@ extension OpenAIServer {
             } catch {
                 throw EscalationFailure(message: "the teacher '\(teacher.name)' could not take the request: \(error.message)")
             }
+            committed()
             var reply = Reply(model: teacher, chat: parsed.isChat, parameters: parameters, echo: echo)
             reply.cascade = outcome
             if parameters.stream { return reply.stream(streams) }
-            do {
-                return try await reply.complete(streams)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw EscalationFailure(message: "the teacher '\(teacher.name)' failed: \(error)")
-            }
+            return try await reply.complete(streams)
 
         case .upstream(let upstream):
             guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {

@@ -152,7 +152,10 @@ public final class SpeculativeGenerator {
             }
 
             // One target pass over `next` and the drafts: row i predicts the token after input i.
+            // With decode's numerics, so that each row's logits are those of a plain step.
             let input = [next] + drafts
+            targetScratch.singleRowNumerics = true
+            defer { targetScratch.singleRowNumerics = false }
             try input.withUnsafeBufferPointer {
                 try target.forward($0, start: position, cache: targetCache, scratch: targetScratch, allLogits: true)
             }
@@ -221,6 +224,8 @@ public final class SpeculativeGenerator {
         for _ in 0..<2 {
             for n in 1...(speculation.maxDraftTokens + 1) {
                 let tokens = [Int](repeating: token, count: n)
+                targetScratch.singleRowNumerics = true   // timed as the checks run
+                defer { targetScratch.singleRowNumerics = false }
                 let t = try seconds {
                     try tokens.withUnsafeBufferPointer { try target.forward($0, start: 0, cache: targetCache, scratch: targetScratch, allLogits: true) }
                 }

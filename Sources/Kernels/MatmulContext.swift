@@ -19,6 +19,12 @@ public final class MatmulContext: @unchecked Sendable {
     public let maxColumns: Int
     private let activations: QuantizedActivations
     private let tiles: AlignedFloatBuffer
+    /// Multiply every batch as one-row calls do: the kernel path a single row takes, and each row
+    /// through the one-row dot product. A speculative check of K+1 tokens then computes exactly
+    /// the logits of K+1 decode steps. Without it, builds without interleaved kernels multiply 3 or
+    /// more rows in the F32 panel gemm, whose rounding differs from the 8-bit decode kernels and can
+    /// flip a near-tie (greedy speculation would then leave the target's own output).
+    public var singleRowNumerics = false
     /// Input, rows and columns whose 8-bit activations are in `activations` (nil: none valid).
     private var lastQuantized: (UnsafePointer<Float>, Int, Int, Int)?
     static let rowsPerChunk = 16
@@ -58,7 +64,7 @@ public final class MatmulContext: @unchecked Sendable {
         let group = w.format.blockSize == 256 ? 256 : 32
         if sameInput, let last = lastQuantized { quantized = last.0 == x && last.1 == n && last.2 == w.columns && last.3 == group }
         lastQuantized = nil
-        switch MatmulPlanner.path(backend, format: w.format, rows: n, interleaved: w.interleaved != nil) {
+        switch MatmulPlanner.path(backend, format: w.format, rows: singleRowNumerics ? 1 : n, interleaved: w.interleaved != nil) {
         case .interleaved:
             if !quantized { quantizeActivations(x, rows: n, columns: w.columns, group: group) }
             lastQuantized = (x, n, w.columns, group)
@@ -149,7 +155,7 @@ public final class MatmulContext: @unchecked Sendable {
     private func integerGemm<F: DotFormat>(_ format: F.Type, rows n: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
         let k = w.columns, nb = k / 32, m = w.rows, weightBlocks = k / F.blockSize
         let values = activations.values, scales = activations.scales, sums = activations.sums
-        let chunk = chunkRows(m)
+        let chunk = chunkRows(m), singleRow = singleRowNumerics
         pool.parallelFor(chunks: (m + chunk - 1) / chunk) { c, _ in
             let r0 = c * chunk, r1 = min(m, r0 + chunk)
             for i in 0..<n {
@@ -158,7 +164,7 @@ public final class MatmulContext: @unchecked Sendable {
                 var r = r0
                 // Four rows at a time pays when the rows are reused from cache by several
                 // activation rows; streaming one row at a time measured faster for decode.
-                while n > 1, r + 4 <= r1 {
+                while n > 1, !singleRow, r + 4 <= r1 {
                     F.dot4(w.row(r), rowStride: w.rowBytes, x, blocks: weightBlocks, into: out + r)
                     r += 4
                 }

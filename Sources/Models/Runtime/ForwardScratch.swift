@@ -21,6 +21,13 @@ public final class ForwardScratch: @unchecked Sendable {
     /// Rows of logits a pass may return (all tokens' when asked, else one).
     public let logitRows: Int
     let matmul: MatmulContext
+
+    /// Passes compute each row exactly as a one-token pass would (`MatmulContext.singleRowNumerics`):
+    /// speculative checks set it, so their logits are those of plain decode steps.
+    public var singleRowNumerics: Bool {
+        get { matmul.singleRowNumerics }
+        set { matmul.singleRowNumerics = newValue }
+    }
     /// The batch the one-sequence `forward` fills (one sequence, blocks 0, 1, 2, …).
     let singleSequence: ForwardBatch
     /// Upper bound on parallel attention tasks: heads × token groups.

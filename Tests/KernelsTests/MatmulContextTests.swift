@@ -57,6 +57,38 @@ import Synchronization
         }
     }
 
+    /// With `singleRowNumerics`, a batch's rows equal one-row calls bit for bit (speculative checks
+    /// rely on it). Without it, 5 rows on `simd` take the F32 panel gemm, which rounds differently.
+    @Test(arguments: [WeightEncoding.q8_0, .q4_1, .f32], [MatmulBackend.simd, .auto])
+    func singleRowNumericsMatchOneRowCalls(_ format: WeightEncoding, backend: MatmulBackend) {
+        let k = 96, m = 202, n = 5
+        var rng = SplitMixForTests(UInt64(k + m))
+        let wf = (0..<(m * k)).map { _ in rng.float(-1, 1) }
+        let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
+        var bytes = [UInt8](repeating: 0, count: format == .f32 ? m * k * 4 : format.rowBytes(columns: k) * m)
+        wf.withUnsafeBufferPointer { s in bytes.withUnsafeMutableBytes { d in
+            switch format {
+            case .q8_0: Q8_0.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            case .q4_1: Q4_1.quantize(s.baseAddress!, into: d.baseAddress!, count: m * k)
+            default: d.copyMemory(from: UnsafeRawBufferPointer(s))
+            }
+        } }
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(format: format, data: raw.baseAddress!, rows: m, columns: k)
+            let context = MatmulContext(pool: Self.pool, backend: backend, maxRows: n, maxColumns: k)
+            var single = [Float](repeating: .nan, count: n * m)
+            x.withUnsafeBufferPointer { xp in
+                single.withUnsafeMutableBufferPointer { yp in
+                    for i in 0..<n { context.multiply(xp.baseAddress! + i * k, rows: 1, weight: w, into: yp.baseAddress! + i * m) }
+                }
+            }
+            context.singleRowNumerics = true
+            var batch = [Float](repeating: .nan, count: n * m)
+            batch.withUnsafeMutableBufferPointer { context.multiply(x, rows: n, weight: w, into: $0.baseAddress!) }
+            #expect(batch == single, "\(format) \(backend): \(zip(batch, single).filter { $0 != $1 }.count) of \(n * m) differ")
+        }
+    }
+
     /// `sameInput` reuses the previous call's 8-bit activations only for the same input, rows and
     /// columns: results equal fresh calls, including after a call on another input in between.
     @Test(arguments: [1, 9])

@@ -16,15 +16,7 @@ import Tokenizer
 /// second server on a real loopback port, reached over HTTP as any OpenAI-compatible API would be.
 @Suite struct CascadeTests {
     static func tinyModel(_ name: String, seed: UInt64) throws -> ServedModel {
-        var tiny = TinyLlama(context: 64, type: .f32, seed: seed)
-        tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
-        let gguf = try tiny.open()
-        let model = try LlamaModel(gguf: gguf, backend: .simd, threads: 1)
-        let tokenizer = try Tokenizer(gguf: gguf)
-        var config = EngineConfiguration()
-        config.blockSize = 4
-        config.maxSequences = 8
-        return ServedModel(name: name, engine: try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config), tokenizer: tokenizer)
+        try OpenAIServerTests.tinyModel(name, seed: seed, threads: 1, maxSequences: 8)
     }
 
     static func cascadeServer(teacher: CascadeTeacher? = nil, threshold: Double, rule: ConfidenceRule = .mean, decideAfter: Int = 4,
@@ -190,6 +182,8 @@ import Tokenizer
     @Test(.timeLimit(.minutes(10))) func aTeacherThatNeverAnswersTimesOut() async throws {
         let router = Router()
         router.post("/v1/completions") { _, _ -> String in
+            // The teacher under test: it never answers. Nothing waits on this sleep; the
+            // cascade's deadline ends the attempt, and the server's shutdown cancels the sleep.
             try await Task.sleep(for: .seconds(3600))
             return "never"
         }

@@ -15,19 +15,23 @@ import Tokenizer
 /// completions and chats (plain and streamed), every error with OpenAI's body and the right
 /// status, and a valid request right after each error.
 @Suite struct OpenAIServerTests {
-    static func server(apiKey: String? = nil, maxQueue: Int = 64, maxSequences: Int = 32, liveCost: LiveCost? = nil) throws -> OpenAIServer {
-        var tiny = TinyLlama(context: 64, type: .f32)
+    /// A tiny random model with a chat template, served as `name` (the seed picks its weights).
+    static func tinyModel(_ name: String = "tiny", seed: UInt64 = 1, threads: Int = 2, maxSequences: Int = 32) throws -> ServedModel {
+        var tiny = TinyLlama(context: 64, type: .f32, seed: seed)
         tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
         let gguf = try tiny.open()
-        let model = try LlamaModel(gguf: gguf, backend: .simd, threads: 2)
+        let model = try LlamaModel(gguf: gguf, backend: .simd, threads: threads)
         let tokenizer = try Tokenizer(gguf: gguf)
         var config = EngineConfiguration()
         config.blockSize = 4
         config.maxSequences = maxSequences
-        let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config)
+        return ServedModel(name: name, engine: try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config), tokenizer: tokenizer)
+    }
+
+    static func server(apiKey: String? = nil, maxQueue: Int = 64, maxSequences: Int = 32, liveCost: LiveCost? = nil) throws -> OpenAIServer {
         var limits = RequestLimits()
         limits.maxBodyBytes = 4096
-        return OpenAIServer(models: [ServedModel(name: "tiny", engine: engine, tokenizer: tokenizer)], limits: limits, apiKey: apiKey, maxQueue: maxQueue,
+        return OpenAIServer(models: [try tinyModel(maxSequences: maxSequences)], limits: limits, apiKey: apiKey, maxQueue: maxQueue,
                             liveCost: liveCost)
     }
 

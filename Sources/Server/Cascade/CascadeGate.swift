@@ -32,29 +32,13 @@ final class CascadeGate: Sendable {
             continuations.append(continuation)
         }
         self.held = held
-        var pumps: [Task<Void, Never>] = []
-        for (i, source) in streams.enumerated() {
-            let out = continuations[i]
-            let pump = Task { [self] in
-                do {
-                    for try await event in source {
-                        note(i, event)
-                        if case .token(var t) = event, t.topLogprobs.count > alternatives {
-                            t.topLogprobs = Array(t.topLogprobs.prefix(alternatives))
-                            out.yield(.token(t))
-                        } else {
-                            out.yield(event)
-                        }
-                    }
-                    out.finish()
-                } catch {
-                    out.finish(throwing: error)
-                }
-                end(i)
-            }
-            // The client stopped reading the replay (it went away): stop the student.
-            out.onTermination = { _ in pump.cancel() }
-            pumps.append(pump)
+        let pumps = streams.enumerated().map { i, source in
+            EventRelay.relay(source, into: continuations[i], map: { [self] event in
+                note(i, event)
+                guard case .token(var t) = event, t.topLogprobs.count > alternatives else { return event }
+                t.topLogprobs = Array(t.topLogprobs.prefix(alternatives))
+                return .token(t)
+            }, ended: { [self] in end(i) })
         }
         state.withLock { $0.pumps = pumps }
     }
@@ -113,5 +97,27 @@ final class CascadeGate: Sendable {
     /// Cancels the student's requests (the teacher answers, or the client went away).
     func stop() {
         for pump in state.withLock({ $0.pumps }) { pump.cancel() }
+    }
+}
+
+/// Relays one engine stream into another continuation through `map`, on a task of its own;
+/// `ended` runs once the source is done (finished, failed or cancelled). The reader stopping
+/// (the client went away) cancels the task, and with it the source's request.
+enum EventRelay {
+    @discardableResult
+    static func relay(_ source: InferenceEngine.EventStream, into out: InferenceEngine.EventStream.Continuation,
+                      map: @escaping @Sendable (EngineEvent) -> EngineEvent = { $0 },
+                      ended: @escaping @Sendable () -> Void = {}) -> Task<Void, Never> {
+        let pump = Task {
+            do {
+                for try await event in source { out.yield(map(event)) }
+                out.finish()
+            } catch {
+                out.finish(throwing: error)
+            }
+            ended()
+        }
+        out.onTermination = { _ in pump.cancel() }
+        return pump
     }
 }

@@ -156,18 +156,10 @@ extension OpenAIServer {
     /// The same events, with `onEnd` told the usage when the stream ends normally.
     static func observingEnd(_ stream: InferenceEngine.EventStream, _ onEnd: @escaping @Sendable (RequestUsage) -> Void) -> InferenceEngine.EventStream {
         let (out, continuation) = InferenceEngine.EventStream.makeStream()
-        let pump = Task {
-            do {
-                for try await event in stream {
-                    if case .finished(_, let usage) = event { onEnd(usage) }
-                    continuation.yield(event)
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        continuation.onTermination = { _ in pump.cancel() }
+        EventRelay.relay(stream, into: continuation, map: { event in
+            if case .finished(_, let usage) = event { onEnd(usage) }
+            return event
+        })
         return out
     }
 }

@@ -61,7 +61,6 @@ public struct UpstreamTeacher: Sendable {
         request.httpBody = data
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
-        request.timeoutInterval = timeout / .seconds(1)
 
         var backoff = firstBackoff
         var lastError = ""

@@ -165,6 +165,8 @@ let package = Package(
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Engine", "Models", "Tokenizer", "OpenAIAPI", "SwiftletTesting", "Cost",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "CostTests", dependencies: ["Cost", "Sampling"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Models", "Tokenizer", "GGUF", "SwiftletTesting"]),

@@ -3,9 +3,11 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Models
 import OpenAIAPI
 @testable import Server
+import ServiceLifecycle
 import SwiftletTesting
 import Synchronization
 import Testing
@@ -36,20 +38,28 @@ import Tokenizer
     static func cascade(_ o: [String: Any]?) -> [String: Any]? { o?["cascade"] as? [String: Any] }
 
     /// A served model on a real port until `stop()`: the upstream teacher.
+    ///
+    /// `stop()` shuts the server down gracefully, as SIGTERM does `swiftlet serve`, instead of
+    /// cancelling its task: NIO traps ("Deinited NIOAsyncWriter without calling finish()") when a
+    /// serving task is cancelled while a connection it accepted is not yet handed out
+    /// (apple/swift-nio#2813), and the cascade under test is connecting at that moment.
     final class LiveTeacher: Sendable {
+        let group: ServiceGroup
         let task: Task<Void, Error>
         let port: Int
         init(_ server: OpenAIServer) async throws {
             let (ports, sink) = AsyncStream<Int>.makeStream()
             let app = server.makeApplication(host: "127.0.0.1", port: 0) { port in sink.yield(port) }
-            task = Task { try await app.runService() }
+            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test.teacher")))
+            self.group = group
+            task = Task { try await group.run() }
             var it = ports.makeAsyncIterator()
             guard let port = await it.next() else { throw CancellationError() }
             self.port = port
         }
         var url: URL { URL(string: "http://127.0.0.1:\(port)/v1")! }
         func stop() async {
-            task.cancel()
+            await group.triggerGracefulShutdown()
             _ = await task.result
         }
     }

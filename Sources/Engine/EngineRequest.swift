@@ -66,6 +66,10 @@ public struct RequestUsage: Sendable, Equatable {
     public var timeToFirstToken = 0.0
     /// Times the request lost its KV blocks to a newer one and was recomputed.
     public var preemptions = 0
+    /// Speculative decoding: draft tokens the target checked, and of them those it kept (each
+    /// kept draft is one of `generatedTokens`).
+    public var draftTokens = 0
+    public var acceptedDraftTokens = 0
 
     public init() {}
 

@@ -19,6 +19,8 @@ final class ActiveRequest {
     var firstToken: Double?
     var usage = RequestUsage()
     let onEnd: InferenceEngine.EndObserver?
+    /// Set at its first decode step when the engine speculates.
+    var speculation: SequenceSpeculation?
 
     init(request: EngineRequest, tokenizer: Tokenizer, continuation: AsyncThrowingStream<EngineEvent, Error>.Continuation,
          onEnd: InferenceEngine.EndObserver?) {
@@ -39,6 +41,8 @@ extension InferenceEngine {
     func step() -> Bool {
         let plan = scheduler.schedule()
         preemptionTotal += plan.preempted.count
+        // A pre-empted sequence's blocks are gone: its draft reads it again from the start.
+        for id in plan.preempted { active[id]?.speculation?.draftFed = 0 }
         // The scheduler ends requests that can never fit the KV pool; report them.
         for id in plan.finished {
             guard case .finished(let reason)? = scheduler.status(of: id) else { continue }
@@ -49,18 +53,33 @@ extension InferenceEngine {
         let now = Clock.now
         batch.removeAll()
         sampled.removeAll(keepingCapacity: true)
+        var checks: [(round: DraftRound, firstRow: Int)] = []
+        var draftSeconds = 0.0, verifyStart = now
         do {
+            let rounds = Dictionary(uniqueKeysWithValues: try proposeDrafts(for: plan.chunks).map { ($0.sequence, $0) })
+            verifyStart = Clock.now
+            draftSeconds = verifyStart - now
             for chunk in plan.chunks {
                 guard let tokens = scheduler.tokens(of: chunk.sequence), let r = active[chunk.sequence] else { continue }
                 if r.firstScheduled == nil {
                     r.firstScheduled = now
                     leftQueue += 1
                 }
+                let table = scheduler.kvCache.blockTable(for: chunk.sequence)
+                if let round = rounds[chunk.sequence] {
+                    // The last token and the drafts after it, a logit row each.
+                    let rows = try batch.append([tokens[chunk.start]] + round.tokens, start: chunk.start, blockTable: table, logits: .all)
+                    checks.append((round, rows.lowerBound))
+                    continue
+                }
                 let rows = try batch.append(tokens[chunk.start ..< chunk.start + chunk.count], start: chunk.start,
-                                            blockTable: scheduler.kvCache.blockTable(for: chunk.sequence),
-                                            logits: chunk.samples ? .last : .none)
+                                            blockTable: table, logits: chunk.samples ? .last : .none)
                 if chunk.samples { sampled.append((chunk.sequence, rows.lowerBound)) }
             }
+            // Checks multiply with decode's numerics, so that each checked row's logits are those
+            // of a plain step (greedy output stays the target's alone on every build).
+            scratch.singleRowNumerics = !checks.isEmpty
+            defer { scratch.singleRowNumerics = false }
             try model.forward(batch: batch, cache: cache, scratch: scratch)
         } catch {
             for chunk in plan.chunks where active[chunk.sequence] != nil {
@@ -68,7 +87,18 @@ extension InferenceEngine {
             }
             return true
         }
+        let verifySeconds = Clock.now - verifyStart
         for (id, row) in sampled { emitToken(id, logitRow: row) }
+        for (round, firstRow) in checks {
+            let state = active[round.sequence]?.speculation
+            guard let accepted = checkDrafts(round, firstRow: firstRow) else { continue }
+            // Pass times are this sequence's own only when it was the step's whole work.
+            if plan.chunks.count == 1 {
+                state?.policy.recordRound(drafted: round.tokens.count, accepted: accepted, draftSeconds: draftSeconds, verifySeconds: verifySeconds)
+            } else {
+                state?.policy.recordAcceptance(drafted: round.tokens.count, accepted: accepted)
+            }
+        }
         return true
     }
 
@@ -78,14 +108,21 @@ extension InferenceEngine {
         guard let r = active[id] else { return }
         let vocab = model.config.vocabularySize
         let logits = UnsafeMutableBufferPointer(mutating: scratch.logits(row: row, vocabularySize: vocab))
-        let now = Clock.now
-        if r.firstToken == nil {
-            r.firstToken = now
-            r.usage.cachedPromptTokens = scheduler.cachedPromptTokens(of: id) ?? 0
-        }
         r.history.apply(r.request.penalties, to: logits)
         for (token, bias) in r.request.logitBias { logits[token] += bias }
         let next = r.sampler.sample(UnsafeBufferPointer(logits))
+        deliver(r, id, token: next, logits: UnsafeBufferPointer(logits))
+    }
+
+    /// Takes `next` (chosen from `logits`, penalties and biases applied) into request `id`'s
+    /// output and streams it; ends the request on an end-of-generation token, a stop string, its
+    /// token limit or a full context. Returns whether the request runs on.
+    @discardableResult
+    func deliver(_ r: ActiveRequest, _ id: SequenceID, token next: Int, logits: UnsafeBufferPointer<Float>) -> Bool {
+        if r.firstToken == nil {
+            r.firstToken = Clock.now
+            r.usage.cachedPromptTokens = scheduler.cachedPromptTokens(of: id) ?? 0
+        }
         r.history.record(output: next)
         r.generated += 1
         // Log-probabilities are those of the model's distribution after penalties, before the
@@ -93,21 +130,24 @@ extension InferenceEngine {
         var logprob: Float?
         var top: [(id: Int, logprob: Float)] = []
         if let n = r.request.logprobs {
-            (logprob, top) = { let v = LogProbabilities.of(next, top: n, logits: UnsafeBufferPointer(logits)); return (v.logprob, v.top) }()
+            (logprob, top) = { let v = LogProbabilities.of(next, top: n, logits: logits); return (v.logprob, v.top) }()
         }
 
         if !r.request.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(next) {
             finish(id, reason: .stop)
-            return
+            return false
         }
         scheduler.append(id, token: next)
         let (text, stopped) = r.stops.feed(r.decoder.append(next))
         r.continuation.yield(.token(GeneratedToken(id: next, text: text, logprob: logprob, topLogprobs: top)))
         if stopped {
             finish(id, reason: .stop, flush: false)
+            return false
         } else if r.generated >= r.request.maxTokens || r.request.promptTokens.count + r.generated >= contextSize {
             finish(id, reason: .length)
+            return false
         }
+        return true
     }
 
     /// Ends a request: frees its blocks, flushes held-back text (unless a stop string ended it),

@@ -37,6 +37,9 @@ public struct EngineStats: Sendable, Equatable {
     public var steps = 0
     /// Uptime seconds of the last scheduler step that did work (0: none yet).
     public var lastStepUptime = 0.0
+    /// Draft tokens proposed and accepted, checks and draft passes since start; nil when the
+    /// engine does not speculate.
+    public var speculation: SpeculationStats?
 }
 
 /// Continuous batching over one model (vLLM's engine core): callers submit requests from any
@@ -57,6 +60,7 @@ public final class InferenceEngine: @unchecked Sendable {
     let cache: PagedKVCache
     let scratch: ForwardScratch
     let batch: ForwardBatch
+    let speculator: Speculator?
     var active: [SequenceID: ActiveRequest] = [:]
     var sampled: [(sequence: SequenceID, row: Int)] = []
     /// Requests that took their first step or ended since the last `publish` (leaving `unscheduled`).
@@ -76,7 +80,10 @@ public final class InferenceEngine: @unchecked Sendable {
     private var published = EngineStats()
     private var thread: Thread?
 
-    public init(model: any CausalLM, tokenizer: Tokenizer, configuration: EngineConfiguration = EngineConfiguration()) throws {
+    /// With `speculation`, decoding sequences draft and the target checks (`EngineSpeculation`);
+    /// a draft model's KV cache shares the pool's blocks, so `kvMemoryBytes` holds both.
+    public init(model: any CausalLM, tokenizer: Tokenizer, configuration: EngineConfiguration = EngineConfiguration(),
+                speculation: EngineSpeculation? = nil) throws {
         let c = configuration
         guard c.maxBatchTokens >= 1, c.maxSequences >= 1, c.blockSize >= 1 else {
             throw EngineError.invalidParameter("max batch tokens, max sequences and block size must each be at least 1")
@@ -85,6 +92,7 @@ public final class InferenceEngine: @unchecked Sendable {
         guard context >= 2 else { throw EngineError.invalidParameter("the context must hold at least 2 tokens, got \(context)") }
         let blocksPerSequence = (context + c.blockSize - 1) / c.blockSize
         let bytesPerBlock = PagedKVCache.bytesPerBlock(config: model.config, blockSize: c.blockSize, type: c.kvCacheType)
+            + (speculation.map { Speculator.draftBytesPerBlock($0, blockSize: c.blockSize, kvType: c.kvCacheType) } ?? 0)
         // At least one full-length sequence must fit, or a long request could never run.
         let blocks = max(c.kvBlocks ?? c.kvMemoryBytes / bytesPerBlock, blocksPerSequence)
         self.model = model
@@ -96,9 +104,19 @@ public final class InferenceEngine: @unchecked Sendable {
         scheduler = Scheduler(config: SchedulerConfig(maxBatchTokens: c.maxBatchTokens, maxSequences: c.maxSequences),
                               kvCache: KVCacheManager(blockCount: blocks, blockSize: c.blockSize, prefixCaching: c.prefixCaching))
         cache = model.makePagedCache(blockCount: blocks, blockSize: c.blockSize, type: c.kvCacheType)
-        scratch = model.makeScratch(maxTokens: c.maxBatchTokens, contextCapacity: context, logitRows: c.maxSequences)
-        batch = ForwardBatch(capacity: c.maxBatchTokens, maxSequences: c.maxSequences,
+        let speculator = try speculation.map {
+            try Speculator($0, target: tokenizer, blockCount: blocks, blockSize: c.blockSize, kvType: c.kvCacheType,
+                           batchTokens: c.maxBatchTokens, sequences: c.maxSequences, context: context)
+        }
+        self.speculator = speculator
+        // Checks add up to K rows per speculating sequence to a step's scheduled tokens.
+        let extraRows = speculator?.extraRows ?? 0
+        scratch = model.makeScratch(maxTokens: c.maxBatchTokens + extraRows, contextCapacity: context, logitRows: c.maxSequences + extraRows)
+        batch = ForwardBatch(capacity: c.maxBatchTokens + extraRows, maxSequences: c.maxSequences,
                            maxBlockEntries: c.maxSequences * blocksPerSequence)
+        if let speculator, speculator.options.adaptive {
+            try speculator.calibrate(target: model, cache: cache, scratch: scratch, batch: batch, token: tokenizer.bosID ?? 0)
+        }
         published.totalBlocks = blocks
         // Unretained, not `unowned`: `deinit` (through `shutdown`) waits for this thread to stop,
         // so the engine outlives every use here — even a thread that only starts during `deinit`,
@@ -253,6 +271,7 @@ public final class InferenceEngine: @unchecked Sendable {
         published.prefixQueryTokens = kv.prefixQueryTokens
         published.prefixHitTokens = kv.prefixHitTokens
         published.preemptions = preemptionTotal
+        published.speculation = speculator?.totals
         unscheduled -= leftQueue
         leftQueue = 0
         if worked {

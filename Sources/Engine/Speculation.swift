@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Sampling
 import Tokenizer
 
 /// Where a speculative generator's draft tokens come from.
@@ -176,6 +177,14 @@ struct DraftLengthPolicy {
         return best
     }
 
+    /// A round's acceptance alone: in a batch of several sequences the pass times are shared, so
+    /// they are not this sequence's to record.
+    mutating func recordAcceptance(drafted: Int, accepted: Int) {
+        guard drafted > 0 else { return }
+        acceptedWeight = 0.9 * acceptedWeight + Double(accepted)
+        rejectedWeight = 0.9 * rejectedWeight + (accepted < drafted ? 1 : 0)
+    }
+
     /// A target pass over k + 1 tokens: as calibrated (every length up to `maxTokens`) and
     /// updated by the rounds since; a length never timed counts as k + 1 plain steps.
     private func verifyEstimate(_ k: Int, plain: Double) -> Double { verifySeconds[k] ?? plain * Double(k + 1) }
@@ -186,8 +195,7 @@ struct DraftLengthPolicy {
 
     mutating func recordRound(drafted: Int, accepted: Int, draftSeconds draft: Double, verifySeconds verify: Double) {
         guard drafted > 0 else { return }
-        acceptedWeight = 0.9 * acceptedWeight + Double(accepted)
-        rejectedWeight = 0.9 * rejectedWeight + (accepted < drafted ? 1 : 0)
+        recordAcceptance(drafted: drafted, accepted: accepted)
         if draftCostsPasses { draftSeconds = Self.average(draftSeconds, draft / Double(drafted)) }
         verifySeconds[drafted] = Self.average(verifySeconds[drafted], verify)
     }
@@ -197,4 +205,48 @@ struct DraftLengthPolicy {
 struct PassTimes {
     var target: [Int: Double]
     var draft: Double?
+}
+
+/// The target's verdict on one round of drafts, shared by the single-sequence generator and the
+/// engine. Row i of `row` is the target's logits after the token before draft i (row 0: after the
+/// sequence's last token), with any penalties and biases already applied; row `drafts.count`
+/// follows the last draft.
+///
+/// Greedy: a draft is kept while it is the row's argmax; the first disagreement is replaced by
+/// the argmax. Sampling: draft x, drawn from q, is kept with probability min(1, p(x)/q(x)); a
+/// rejection is replaced by a draw from max(0, p − q) renormalized (Leviathan et al. 2023), so
+/// every token follows the target's distribution. No distributions (prompt lookup): q is 1 on
+/// the draft. `next` is the replacement, or after a fully accepted round the target's own token
+/// from the last row.
+enum DraftVerification {
+    static func verify(_ drafts: [Int], draftDistributions: [TokenDistribution], greedy: Bool, sampler: inout Sampler,
+                       row: (Int) -> UnsafeBufferPointer<Float>) -> (accepted: Int, next: Int) {
+        var accepted = 0
+        for (i, token) in drafts.enumerated() {
+            let logits = row(i)
+            if greedy {
+                let best = Sampler.argmax(logits)
+                if best == token { accepted += 1; continue }
+                return (accepted, best)
+            }
+            let p = sampler.distribution(logits)
+            let q = draftDistributions.isEmpty ? TokenDistribution(ids: [token], probabilities: [1]) : draftDistributions[i]
+            if sampler.uniform() < min(1, p.probability(of: token) / q.probability(of: token)) { accepted += 1; continue }
+            return (accepted, sampler.draw(residual(p, q)))
+        }
+        return (accepted, sampler.sample(row(drafts.count)))
+    }
+
+    /// max(0, p − q), renormalized: where a rejected draft's replacement is drawn from. When it
+    /// is empty (p ≤ q everywhere, so p = q and nothing could be rejected), p itself.
+    static func residual(_ p: TokenDistribution, _ q: TokenDistribution) -> TokenDistribution {
+        var ids: [Int] = [], weights: [Float] = []
+        for (id, pi) in zip(p.ids, p.probabilities) {
+            let w = pi - q.probability(of: id)
+            if w > 0 { ids.append(id); weights.append(w) }
+        }
+        guard !ids.isEmpty else { return p }
+        let total = weights.reduce(0, +)
+        return TokenDistribution(ids: ids, probabilities: weights.map { $0 / total })
+    }
 }

@@ -159,24 +159,9 @@ public final class SpeculativeGenerator {
             try input.withUnsafeBufferPointer {
                 try target.forward($0, start: position, cache: targetCache, scratch: targetScratch, allLogits: true)
             }
-            var accepted = 0
-            var replacement: Int?
-            for (i, token) in drafts.enumerated() {
-                let row = targetScratch.logits(row: i, vocabularySize: vocab)
-                if greedy {
-                    let best = Sampler.argmax(row)
-                    if best == token { accepted += 1; continue }
-                    replacement = best
-                    break
-                }
-                let p = sampler.distribution(row)
-                let q = draftDistributions.isEmpty ? TokenDistribution(ids: [token], probabilities: [1]) : draftDistributions[i]
-                let px = p.probability(of: token), qx = q.probability(of: token)
-                if sampler.uniform() < min(1, px / qx) { accepted += 1; continue }
-                replacement = sampler.draw(Self.residual(p, q))
-                break
+            let (accepted, extra) = DraftVerification.verify(drafts, draftDistributions: draftDistributions, greedy: greedy, sampler: &sampler) {
+                targetScratch.logits(row: $0, vocabularySize: vocab)
             }
-            let extra = replacement ?? sampler.sample(targetScratch.logits(row: drafts.count, vocabularySize: vocab))
             let end = DispatchTime.now().uptimeNanoseconds
             stats.verifyPasses += 1
             stats.drafted += drafts.count
@@ -241,18 +226,5 @@ public final class SpeculativeGenerator {
             }
         }
         return times
-    }
-
-    /// max(0, p − q), renormalized: where a rejected draft's replacement is drawn from. When it
-    /// is empty (p ≤ q everywhere, so p = q and nothing could be rejected), p itself.
-    static func residual(_ p: TokenDistribution, _ q: TokenDistribution) -> TokenDistribution {
-        var ids: [Int] = [], weights: [Float] = []
-        for (id, pi) in zip(p.ids, p.probabilities) {
-            let w = pi - q.probability(of: id)
-            if w > 0 { ids.append(id); weights.append(w) }
-        }
-        guard !ids.isEmpty else { return p }
-        let total = weights.reduce(0, +)
-        return TokenDistribution(ids: ids, probabilities: weights.map { $0 / total })
     }
 }

@@ -111,6 +111,34 @@ public final class Scheduler {
         return true
     }
 
+    /// Speculative decoding: KV slots for `count` positions past a running sequence's tokens, where
+    /// a draft's tokens are written and checked. Call after `schedule()`, for a sequence scheduled
+    /// this step. Blocks past the sequence's tokens never enter the prefix cache (hashing stops at
+    /// its tokens), so rejected drafts leave nothing behind to roll back but the values in those
+    /// slots, which the next pass overwrites. False, with nothing changed, when the pool cannot
+    /// supply the blocks: nobody is pre-empted for a speculation.
+    public func reserveLookahead(_ sequence: SequenceID, slots count: Int) -> Bool {
+        guard count > 0, let state = sequences[sequence], state.status == .running else { return count == 0 }
+        return kvCache.allocateSlots(for: sequence, tokens: state.tokens, numComputedTokens: state.numComputedTokens,
+                                     newTokens: count, cachedBlocks: []) != nil
+    }
+
+    /// Counts `count` more of a running sequence's appended tokens as computed: drafts the target
+    /// accepted, whose keys and values its checking pass already wrote. Blocks they fill enter
+    /// the prefix cache. False (nothing changed) if the sequence is not running or has fewer
+    /// uncomputed tokens.
+    @discardableResult
+    public func markComputed(_ sequence: SequenceID, count: Int) -> Bool {
+        guard count >= 0, var state = sequences[sequence], state.status == .running,
+              state.numComputedTokens + count <= state.tokens.count else { return false }
+        state.numComputedTokens += count
+        sequences[sequence] = state
+        // No new blocks (the lookahead holds them); this only hashes the blocks now full.
+        _ = kvCache.allocateSlots(for: sequence, tokens: state.tokens, numComputedTokens: state.numComputedTokens,
+                                  newTokens: 0, cachedBlocks: [])
+        return true
+    }
+
     /// Ends a sequence (running, waiting, or already ended by the scheduler): frees its blocks and
     /// forgets it, so its id may be added again. The caller reports `reason`; keeping a record of
     /// every finished sequence would grow without bound in a server. Unknown id: no-op.

@@ -59,6 +59,8 @@ final class RequestRecord: Sendable {
             s.usage.promptTokens += usage.promptTokens
             s.usage.cachedPromptTokens += usage.cachedPromptTokens
             s.usage.generatedTokens += usage.generatedTokens
+            s.usage.draftTokens += usage.draftTokens
+            s.usage.acceptedDraftTokens += usage.acceptedDraftTokens
             s.usage.queueSeconds = max(s.usage.queueSeconds, usage.queueSeconds)
             s.usage.timeToFirstToken = max(s.usage.timeToFirstToken, usage.timeToFirstToken)
             return readyToLog(&s)
@@ -96,6 +98,10 @@ final class RequestRecord: Sendable {
             m["prompt_tokens"] = .stringConvertible(s.usage.promptTokens)
             m["cached_tokens"] = .stringConvertible(s.usage.cachedPromptTokens)
             m["generated_tokens"] = .stringConvertible(s.usage.generatedTokens)
+            if s.usage.draftTokens > 0 {
+                m["draft_tokens"] = .stringConvertible(s.usage.draftTokens)
+                m["accepted_draft_tokens"] = .stringConvertible(s.usage.acceptedDraftTokens)
+            }
             m["queue_s"] = .string(String(format: "%.3f", s.usage.queueSeconds))
             m["ttft_s"] = .string(String(format: "%.3f", s.usage.timeToFirstToken))
             m["finish_reason"] = .string(Set(s.reasons.map(\.rawValue)).sorted().joined(separator: ","))

@@ -14,8 +14,15 @@ enum ResponseJSON {
         let prompts = u.enumerated().filter { $0.offset % max(1, n) == 0 }.map(\.element)
         let prompt = prompts.reduce(0) { $0 + $1.promptTokens }
         let completion = u.reduce(0) { $0 + $1.generatedTokens }
-        return ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "prompt_tokens_details": ["cached_tokens": prompts.reduce(0) { $0 + $1.cachedPromptTokens }]]
+        var usage: [String: Any] = ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                                    "prompt_tokens_details": ["cached_tokens": prompts.reduce(0) { $0 + $1.cachedPromptTokens }]]
+        // Speculative decoding, in OpenAI's fields for predicted tokens: drafts the target kept
+        // (part of completion_tokens) and drafts it checked and threw away (not output).
+        let drafted = u.reduce(0) { $0 + $1.draftTokens }, accepted = u.reduce(0) { $0 + $1.acceptedDraftTokens }
+        if drafted > 0 {
+            usage["completion_tokens_details"] = ["accepted_prediction_tokens": accepted, "rejected_prediction_tokens": drafted - accepted]
+        }
+        return usage
     }
 
     static func finishReason(_ r: FinishReason) -> String {

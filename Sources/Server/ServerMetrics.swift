@@ -103,6 +103,16 @@ public final class ServerMetrics: Sendable {
         counter("swiftlet_num_preemptions_total", "Cumulative number of preemption from the engine.") { m, _ in m.engine.stats.preemptions }
         counter("swiftlet_prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.") { m, _ in m.engine.stats.prefixQueryTokens }
         counter("swiftlet_prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.") { m, _ in m.engine.stats.prefixHitTokens }
+        // Speculative decoding (vLLM's spec_decode families), for the models that speculate.
+        func speculation(_ name: String, _ help: String, _ value: @escaping (SpeculationStats) -> Int) {
+            family(name, "counter", help) { m, _ in m.engine.stats.speculation.map { ["\(name)\(label(m)) \(value($0))"] } ?? [] }
+        }
+        if models.contains(where: { $0.engine.stats.speculation != nil }) {
+            speculation("swiftlet_spec_decode_num_drafts_total", "Speculative rounds: target passes that checked a sequence's drafts.") { $0.verifyPasses }
+            speculation("swiftlet_spec_decode_num_draft_tokens_total", "Draft tokens checked by the target.") { $0.drafted }
+            speculation("swiftlet_spec_decode_num_accepted_tokens_total", "Draft tokens the target accepted (each one an output token).") { $0.accepted }
+            speculation("swiftlet_spec_decode_draft_passes_total", "Forward passes of the draft model.") { $0.draftPasses }
+        }
         counter("swiftlet_prompt_tokens_total", "Number of prefill tokens processed (requests that ended, cancelled ones included).") { $1.promptTokens }
         counter("swiftlet_cached_prompt_tokens_total", "Prompt tokens of ended requests served from the prefix cache.") { $1.cachedPromptTokens }
         counter("swiftlet_generation_tokens_total", "Number of generation tokens processed (requests that ended, cancelled ones included).") { $1.generatedTokens }

@@ -99,6 +99,14 @@ struct Serve: ParsableCommand {
 
     @OptionGroup(title: "Cascade (student answers, teacher re-answers when the student is unsure)") var cascade: CascadeOptions
 
+    @OptionGroup(title: "Speculative decoding (--draft MODEL or --prompt-lookup; greedy output stays the target's)") var speculation: SpeculationArguments
+
+    @Option(help: "The served model that speculates (default: the only one given with -m or --model).")
+    var draftFor: String?
+
+    @Option(help: "Speculate only in steps where at most this many sequences decode (a larger batch is compute-bound: checks cost more than they save).")
+    var draftMaxSeqs = 4
+
     func validate() throws {
         guard !modelPaths.isEmpty || !namedModels.isEmpty || cascade.enabled else {
             throw ValidationError("give at least one model: -m PATH, --model NAME=PATH, or --student A --teacher B")
@@ -119,6 +127,8 @@ struct Serve: ParsableCommand {
         }
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json, got '\(logFormat)'") }
         if apiKey != nil && apiKeyFile != nil { throw ValidationError("give the API key once: --api-key or --api-key-file") }
+        guard draftMaxSeqs >= 1 else { throw ValidationError("--draft-max-seqs must be at least 1") }
+        if draftFor != nil && !speculation.isActive { throw ValidationError("--draft-for names the model that speculates: give --draft MODEL or --prompt-lookup too") }
     }
 
     /// The key from --api-key-file, else SWIFTLET_API_KEY, else --api-key; nil: no key required.
@@ -168,13 +178,25 @@ struct Serve: ParsableCommand {
         let studentEntry = cascade.student.map(CascadeOptions.entry)
         let teacherEntry = cascade.upstreamURL == nil ? cascade.teacher.map(CascadeOptions.entry) : nil
         for e in [studentEntry, teacherEntry].compactMap({ $0 }) where !entries.contains(where: { $0 == e }) { entries.append(e) }
+        let speculating = try speculatingModel(entries)
         var served: [ServedModel] = []
         for (name, path) in entries {
             guard !served.contains(where: { $0.name == name }) else { throw CLIError("two models are named '\(name)': use --model NAME=PATH") }
             let gguf = try GGUFFile(path: path)
             let model = try ModelLoader.load(gguf, backend: backend, threads: threads)
             let tokenizer = try Tokenizer(gguf: gguf)
-            let engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(model: model))
+            var draft: EngineSpeculation?
+            if name == speculating, let source = try speculation.source(backend: backend, threads: threads) {
+                draft = EngineSpeculation(draft: source, options: speculation.options, maxSequences: draftMaxSeqs)
+            }
+            let engine: InferenceEngine
+            do {
+                engine = try InferenceEngine(model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(model: model),
+                                             speculation: draft)
+            } catch let error as SpeculationError {
+                throw CLIError("--draft for '\(name)': \(error.description)")
+            }
+            if let draft { logger.notice("speculative decoding", metadata: speculationMetadata(name, draft)) }
             served.append(ServedModel(name: name, engine: engine, tokenizer: tokenizer, created: Int(Date().timeIntervalSince1970)))
         }
         let liveCost = try makeLiveCost()
@@ -236,6 +258,28 @@ extension Serve {
         }
         let managed = try catalogue.managedModels(compare.map { [$0] } ?? []).first
         return LiveCost(instance: price, compare: managed)
+    }
+
+    /// The name of the served model that speculates: --draft-for, else the only model given.
+    func speculatingModel(_ entries: [(String, String)]) throws -> String? {
+        guard speculation.isActive else { return nil }
+        if let draftFor {
+            guard entries.contains(where: { $0.0 == draftFor }) else {
+                throw CLIError("--draft-for '\(draftFor)' is not a served model (served: \(entries.map(\.0).joined(separator: ", ")))")
+            }
+            return draftFor
+        }
+        guard entries.count == 1 else {
+            throw CLIError("several models are served: say which one speculates with --draft-for NAME (one of \(entries.map(\.0).joined(separator: ", ")))")
+        }
+        return entries[0].0
+    }
+
+    func speculationMetadata(_ name: String, _ s: EngineSpeculation) -> Logger.Metadata {
+        var draft = "prompt lookup"
+        if case .model = s.draft { draft = URL(fileURLWithPath: speculation.draft ?? "").lastPathComponent }
+        return ["model": "\(name)", "draft": "\(draft)", "draft_tokens": "\(s.options.maxDraftTokens)",
+                "adaptive": "\(s.options.adaptive)", "draft_max_seqs": "\(s.maxSequences)"]
     }
 }
 

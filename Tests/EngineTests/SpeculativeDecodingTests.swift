@@ -108,20 +108,8 @@ import Tokenizer
         let (draftModel, draftTokenizer) = try Self.draft.get()
         let prompt = [10, 11, 12, 13]
         let vocab = model.config.vocabularySize
-        func marginal(_ m: any CausalLM) throws -> [Double] {
-            let cache = try m.makeCache(capacity: 16), scratch = m.makeScratch(maxTokens: 8, contextCapacity: 16, allLogits: false)
-            try prompt.withUnsafeBufferPointer { try m.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: false) }
-            var sampler = Sampler(SamplingParameters(temperature: 1))
-            let first = sampler.distribution(scratch.logits(row: 0, vocabularySize: vocab))
-            var result = [Double](repeating: 0, count: vocab)
-            for (t1, p1) in zip(first.ids, first.probabilities) where !tokenizer.isEndOfGeneration(t1) {
-                try m.forward(token: t1, position: prompt.count, cache: cache, scratch: scratch)
-                let second = sampler.distribution(scratch.logits(row: 0, vocabularySize: vocab))
-                for (t2, p2) in zip(second.ids, second.probabilities) { result[t2] += Double(p1) * Double(p2) }
-            }
-            return result
-        }
-        let expected = try marginal(model), draftMarginal = try marginal(draftModel)
+        let expected = try Self.secondTokenMarginal(model, prompt: prompt, tokenizer: tokenizer)
+        let draftMarginal = try Self.secondTokenMarginal(draftModel, prompt: prompt, tokenizer: tokenizer)
 
         let generator = try SpeculativeGenerator(target: model, tokenizer: tokenizer, draft: .model(draftModel, draftTokenizer),
                                                  contextSize: 32, speculation: SpeculationOptions(maxDraftTokens: 1, adaptive: false))
@@ -138,31 +126,51 @@ import Tokenizer
             accepted += result.speculation?.accepted ?? 0
         }
         #expect(drafted > runs / 2 && accepted < drafted && accepted > 0, "drafted \(drafted), accepted \(accepted)")
-        func chiSquare(_ probabilities: [Double]) -> (statistic: Double, cells: Int) {
-            let total = counts.reduce(0, +)
-            // Condition on not ending at the first token (end-of-sequence id 2 stops generation).
-            let mass = probabilities.reduce(0, +)
-            var statistic = 0.0, cells = 0, restExpected = 0.0, restObserved = 0.0
-            for id in 0..<vocab {
-                let e = probabilities[id] / mass * total
-                if e >= 5 { statistic += (counts[id] - e) * (counts[id] - e) / e; cells += 1 } else { restExpected += e; restObserved += counts[id] }
-            }
-            if restExpected > 0 { statistic += (restObserved - restExpected) * (restObserved - restExpected) / restExpected; cells += 1 }
-            return (statistic, cells)
-        }
         // The end-of-sequence token ends generation before a second token: drop it from both.
         var target = expected, draftOnly = draftMarginal
         for id in 0..<vocab where tokenizer.isEndOfGeneration(id) { target[id] = 0; draftOnly[id] = 0 }
-        let fit = chiSquare(target), wrong = chiSquare(draftOnly)
-        // 99.9th percentile of chi-square with df degrees of freedom (Wilson–Hilferty).
-        func critical(_ df: Int) -> Double {
-            let d = Double(df), z = 3.0902
-            return d * pow(1 - 2 / (9 * d) + z * (2 / (9 * d)).squareRoot(), 3)
-        }
-        print("speculative sampling: chi-square \(fit.statistic) over \(fit.cells) cells against the target (critical \(critical(fit.cells - 1))), "
+        let fit = Self.chiSquare(counts, target), wrong = Self.chiSquare(counts, draftOnly)
+        print("speculative sampling: chi-square \(fit.statistic) over \(fit.cells) cells against the target (critical \(Self.critical(fit.cells - 1))), "
               + "\(wrong.statistic) against the draft; \(accepted) of \(drafted) drafts accepted")
-        #expect(fit.statistic < critical(fit.cells - 1))
-        #expect(wrong.statistic > critical(wrong.cells - 1))
+        #expect(fit.statistic < Self.critical(fit.cells - 1))
+        #expect(wrong.statistic > Self.critical(wrong.cells - 1))
+    }
+
+    /// The exact marginal of the second sampled token at temperature 1, Σ p(t1)·p(t2 | t1),
+    /// over first tokens that do not end generation.
+    static func secondTokenMarginal(_ m: any CausalLM, prompt: [Int], tokenizer: Tokenizer) throws -> [Double] {
+        let vocab = m.config.vocabularySize
+        let cache = try m.makeCache(capacity: 16), scratch = m.makeScratch(maxTokens: 8, contextCapacity: 16, allLogits: false)
+        try prompt.withUnsafeBufferPointer { try m.forward($0, start: 0, cache: cache, scratch: scratch, allLogits: false) }
+        var sampler = Sampler(SamplingParameters(temperature: 1))
+        let first = sampler.distribution(scratch.logits(row: 0, vocabularySize: vocab))
+        var result = [Double](repeating: 0, count: vocab)
+        for (t1, p1) in zip(first.ids, first.probabilities) where !tokenizer.isEndOfGeneration(t1) {
+            try m.forward(token: t1, position: prompt.count, cache: cache, scratch: scratch)
+            let second = sampler.distribution(scratch.logits(row: 0, vocabularySize: vocab))
+            for (t2, p2) in zip(second.ids, second.probabilities) { result[t2] += Double(p1) * Double(p2) }
+        }
+        return result
+    }
+
+    /// Pearson's statistic of `counts` against `probabilities` (renormalized), over the cells
+    /// expected at least 5 times plus one cell for the rest.
+    static func chiSquare(_ counts: [Double], _ probabilities: [Double]) -> (statistic: Double, cells: Int) {
+        let total = counts.reduce(0, +)
+        let mass = probabilities.reduce(0, +)
+        var statistic = 0.0, cells = 0, restExpected = 0.0, restObserved = 0.0
+        for id in counts.indices {
+            let e = probabilities[id] / mass * total
+            if e >= 5 { statistic += (counts[id] - e) * (counts[id] - e) / e; cells += 1 } else { restExpected += e; restObserved += counts[id] }
+        }
+        if restExpected > 0 { statistic += (restObserved - restExpected) * (restObserved - restExpected) / restExpected; cells += 1 }
+        return (statistic, cells)
+    }
+
+    /// 99.9th percentile of chi-square with df degrees of freedom (Wilson–Hilferty).
+    static func critical(_ df: Int) -> Double {
+        let d = Double(df), z = 3.0902
+        return d * pow(1 - 2 / (9 * d) + z * (2 / (9 * d)).squareRoot(), 3)
     }
 
     @Test func aDraftWithAnotherVocabularyIsRefused() throws {

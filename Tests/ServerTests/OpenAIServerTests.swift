@@ -16,7 +16,10 @@ import Tokenizer
 /// status, and a valid request right after each error.
 @Suite struct OpenAIServerTests {
     /// A tiny random model with a chat template, served as `name` (the seed picks its weights).
-    static func tinyModel(_ name: String = "tiny", seed: UInt64 = 1, threads: Int = 2, maxSequences: Int = 32) throws -> ServedModel {
+    /// With `selfDraft`, the model speculates with a second copy of itself as the draft (every
+    /// draft accepted), up to that many draft tokens per check.
+    static func tinyModel(_ name: String = "tiny", seed: UInt64 = 1, threads: Int = 2, maxSequences: Int = 32,
+                          selfDraft: Int? = nil) throws -> ServedModel {
         var tiny = TinyLlama(context: 64, type: .f32, seed: seed)
         tiny.set("tokenizer.chat_template", .string("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"))
         let gguf = try tiny.open()
@@ -25,7 +28,12 @@ import Tokenizer
         var config = EngineConfiguration()
         config.blockSize = 4
         config.maxSequences = maxSequences
-        return ServedModel(name: name, engine: try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config), tokenizer: tokenizer)
+        let speculation = try selfDraft.map {
+            EngineSpeculation(draft: .model(try LlamaModel(gguf: gguf, backend: .simd, threads: 1), tokenizer),
+                              options: SpeculationOptions(maxDraftTokens: $0, adaptive: false))
+        }
+        return ServedModel(name: name, engine: try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config, speculation: speculation),
+                           tokenizer: tokenizer)
     }
 
     static func server(apiKey: String? = nil, maxQueue: Int = 64, maxSequences: Int = 32, liveCost: LiveCost? = nil) throws -> OpenAIServer {

@@ -20,6 +20,10 @@ struct Bench: ParsableCommand {
             each, -r alternating runs: decode tokens/s, speed-up, acceptance, and whether the
             output was the target's own.
 
+            With both, it compares the engine with speculation (as `serve --draft` runs it) with the
+            same engine without: that many greedy requests at once over the prompts, generated
+            tokens/s over the wall time (prompts included), speed-up, acceptance.
+
             With --concurrency 1,4,8,… it instead runs that many requests at once through the
             continuous-batching engine (as llama-batched-bench does) and reports aggregate
             generation and prompt tokens/s, time to first token and time per output token
@@ -65,6 +69,9 @@ struct Bench: ParsableCommand {
     @OptionGroup(title: "Speculative decoding (with --draft or --prompt-lookup, compares it with the target alone)")
     var speculation: SpeculationArguments
 
+    @Option(help: "With --draft and --concurrency: speculate only while at most this many sequences decode (default: every level's all).")
+    var draftMaxSeqs: Int?
+
     @Option(help: "Prompts for the speculative comparison: JSON lines with \"prompt\" (text) or \"prompt_ids\" (default: four built-in prompts).")
     var promptFile: String?
 
@@ -78,7 +85,7 @@ struct Bench: ParsableCommand {
         guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, and not both 0") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
         if speculation.isActive {
-            guard concurrency == nil else { throw ValidationError("--draft/--prompt-lookup and --concurrency are different benchmarks: choose one") }
+            guard sharedPrefix == 0 else { throw ValidationError("--shared-prefix is for the engine benchmark without a draft") }
             guard gen >= 1 else { throw ValidationError("the speculative comparison needs -n ≥ 1") }
         } else if promptFile != nil {
             throw ValidationError("--prompt-file is for the speculative comparison (--draft or --prompt-lookup)")
@@ -96,7 +103,11 @@ struct Bench: ParsableCommand {
             throw CLIError("\(flag) \(n) exceeds the model's context of \(llama.config.contextLength) tokens")
         }
         if let list = concurrency, let levels = Self.levels(list) {
-            try runConcurrency(llama, gguf: gguf, levels: levels)
+            if speculation.isActive {
+                try runServedSpeculative(llama, gguf: gguf, levels: levels)
+            } else {
+                try runConcurrency(llama, gguf: gguf, levels: levels)
+            }
             return
         }
         if speculation.isActive {

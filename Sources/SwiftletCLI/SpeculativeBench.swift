@@ -102,4 +102,53 @@ extension Bench {
             throw CLIError("speculative output differed from the target's alone on some prompt (a bug: please report it)")
         }
     }
+
+    /// `bench --draft MODEL --concurrency 1,2,4`: the engine with speculation against itself
+    /// without (`ServedSpeculativeBenchmark`).
+    func runServedSpeculative(_ llama: any CausalLM, gguf: GGUFFile, levels: [Int]) throws {
+        let tokenizer = try Tokenizer(gguf: gguf)
+        guard let source = try speculation.source(backend: backend, threads: threads) else { return }
+        let prompts = try speculativePromptIDs(tokenizer).map(\.1)
+        var config = try engineOptions.configuration(model: llama)
+        config.maxSequences = max(config.maxSequences, levels.max() ?? 1)
+        let speculation = EngineSpeculation(draft: source, options: self.speculation.options, maxSequences: draftMaxSeqs ?? config.maxSequences)
+        let bench = try ServedSpeculativeBenchmark(target: llama, tokenizer: tokenizer, configuration: config, speculation: speculation)
+        var results: [ServedSpeculativeBenchmark.Level] = []
+        for level in levels {
+            let (gen, repetitions) = (self.gen, self.repetitions)
+            let r = try runBlocking { try await bench.run(prompts: prompts, concurrency: level, tokens: gen, repetitions: repetitions) }
+            FileHandle.standardError.write(Data("concurrency \(level): \(BenchReport.fixed(Statistics.median(r.speedups), 2))×\n".utf8))
+            results.append(r)
+        }
+        var draftName = "prompt lookup"
+        if case .model = source { draftName = "draft model \((self.speculation.draft.map { URL(fileURLWithPath: $0).lastPathComponent }) ?? "")" }
+        let setup = "\(draftName); up to \(self.speculation.draftTokens) draft tokens per check, \(self.speculation.fixedDraft ? "always" : "adaptive"), "
+            + "speculating while at most \(speculation.maxSequences) sequences decode"
+        switch output {
+        case .md:
+            print("""
+                Speculative decoding in the engine (`serve --draft`), measured: target \(URL(fileURLWithPath: model).lastPathComponent), \(setup).
+                Greedy requests at once, request i taking prompt i mod \(prompts.count), up to \(gen) tokens each; generated tokens/s over
+                the wall time from submission to the last end (prompt processing included), \(llama.pool.threadCount) threads, no prefix
+                caching. Medians (and ranges) of \(repetitions) runs, plain and speculative alternating; speed-up is the median (and lowest)
+                of the per-pair ratios. Same output: the speculative engine's tokens equal the plain engine's for every request.
+
+                | concurrent requests | tokens generated | plain engine, tok/s | with speculation, tok/s | speed-up | draft tokens accepted | same output |
+                |---|---|---|---|---|---|---|
+                """)
+            for r in results {
+                func rate(_ xs: [Double]) -> String {
+                    "\(BenchReport.fixed(Statistics.median(xs), 1)) (\(BenchReport.fixed(xs.min() ?? 0, 1))–\(BenchReport.fixed(xs.max() ?? 0, 1)))"
+                }
+                print("| \(r.concurrency) | \(r.generatedTokens) | \(rate(r.plainTokensPerSecond)) | \(rate(r.speculativeTokensPerSecond)) "
+                      + "| \(BenchReport.fixed(Statistics.median(r.speedups), 2))× (\(BenchReport.fixed(r.speedups.min() ?? 0, 2))×) "
+                      + "| \(r.accepted) of \(r.drafted) (\(BenchReport.fixed(100 * r.acceptanceRate, 0))%) | \(r.identicalOutput ? "yes" : "no") |")
+            }
+        case .json, .jsonl:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = output == .json ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+            struct Report: Encodable { var target: String; var setup: String; var threads: Int; var levels: [ServedSpeculativeBenchmark.Level] }
+            print(String(decoding: try encoder.encode(Report(target: model, setup: setup, threads: llama.pool.threadCount, levels: results)), as: UTF8.self))
+        }
+    }
 }

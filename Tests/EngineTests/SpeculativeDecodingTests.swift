@@ -198,7 +198,10 @@ import Tokenizer
 /// the output equals the 1.5B model's alone, token for token, on the `auto` backend (the
 /// interleaved integer kernels, whose rows do not depend on the batch).
 @Suite(.serialized) struct SpeculativeTeacherStudentTests {
-    @Test func studentDraftingForTheTeacherKeepsTheTeachersGreedyOutput() throws {
+    /// And the same through the engine, as `serve --draft` runs it (one request at a time: a
+    /// batch of plain decodes takes other kernels than one row on builds without the
+    /// interleaved ones, so only single requests are compared with the generator here).
+    @Test func studentDraftingForTheTeacherKeepsTheTeachersGreedyOutput() async throws {
         let teacherFile = try GGUFFile(path: try Fixtures.requireModel(.qwen15))
         let studentFile = try GGUFFile(path: try Fixtures.requireModel(.qwen05))
         let teacher = try ModelLoader.load(teacherFile, backend: .auto), tokenizer = try Tokenizer(gguf: teacherFile)
@@ -208,6 +211,13 @@ import Tokenizer
                                                speculation: SpeculationOptions(maxDraftTokens: 4, adaptive: false))
         let lookup = try SpeculativeGenerator(target: teacher, tokenizer: tokenizer, draft: .promptLookup(minNgram: 1, maxNgram: 3),
                                               contextSize: 256, speculation: SpeculationOptions(maxDraftTokens: 4, adaptive: false))
+        var config = EngineConfiguration()
+        config.contextSize = 256
+        config.kvMemoryBytes = 64 << 20
+        let engine = try InferenceEngine(model: teacher, tokenizer: tokenizer, configuration: config,
+                                         speculation: EngineSpeculation(draft: .model(student, studentTokenizer),
+                                                                        options: SpeculationOptions(maxDraftTokens: 4, adaptive: false)))
+        defer { engine.shutdown() }
         for record in try Fixtures.referenceLines("qwen2.5-coder-1.5b/prompts.jsonl", as: ReferencePrompt.self) {
             let options = GenerationOptions(maxTokens: 32)
             let expected = try plain.generate(promptIDs: record.promptIDs, options: options) { _ in }
@@ -215,6 +225,9 @@ import Tokenizer
             let withLookup = try lookup.generate(promptIDs: record.promptIDs, options: options) { _ in }
             #expect(withStudent.generatedIDs == expected.generatedIDs, "student draft: \(record.prompt.prefix(30))")
             #expect(withLookup.generatedIDs == expected.generatedIDs, "prompt lookup: \(record.prompt.prefix(30))")
+            let served = try await engine.generate(EngineRequest(promptTokens: record.promptIDs, maxTokens: 32))
+            #expect(served.tokens.map(\.id) == expected.generatedIDs, "engine with the student's drafts: \(record.prompt.prefix(30))")
+            #expect(served.usage.draftTokens > 0)
             let s = try #require(withStudent.speculation)
             print("\(record.prompt.prefix(24).debugDescription): student drafts \(s.accepted)/\(s.drafted) accepted; "
                   + "lookup \(withLookup.speculation?.accepted ?? 0)/\(withLookup.speculation?.drafted ?? 0)")

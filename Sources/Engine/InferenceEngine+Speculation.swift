@@ -119,22 +119,26 @@ extension InferenceEngine {
                                                         greedy: r.request.sampling.temperature == 0, sampler: &r.sampler) {
             scratch.logits(row: firstRow + $0, vocabularySize: vocab)
         }
-        r.usage.draftTokens += round.tokens.count
-        r.usage.acceptedDraftTokens += accepted
-        if let spec = speculator {
-            spec.totals.verifyPasses += 1
-            spec.totals.drafted += round.tokens.count
-            spec.totals.accepted += accepted
-        }
         // The draft's cache holds the last token and the drafts it was fed; only the kept stay valid.
         state.draftFed = min(state.draftFed, round.position + 1 + accepted)
-        for i in 0..<accepted {
-            guard deliver(r, round.sequence, token: round.tokens[i], logits: scratch.logits(row: firstRow + i, vocabularySize: vocab)) else {
-                return accepted
-            }
+        // Counted before delivering: the token that ends the request sends its usage. Accepted
+        // drafts count as kept only up to where the request ends (an end-of-generation token, a
+        // stop string, its limit); the rest are thrown away as rejected ones are.
+        r.usage.draftTokens += round.tokens.count
+        speculator?.totals.verifyPasses += 1
+        speculator?.totals.drafted += round.tokens.count
+        var kept = 0
+        var running = true
+        while running && kept < accepted {
+            r.usage.acceptedDraftTokens += 1
+            speculator?.totals.accepted += 1
+            running = deliver(r, round.sequence, token: round.tokens[kept], logits: scratch.logits(row: firstRow + kept, vocabularySize: vocab))
+            kept += 1
         }
-        scheduler.markComputed(round.sequence, count: accepted)
-        deliver(r, round.sequence, token: next, logits: scratch.logits(row: firstRow + accepted, vocabularySize: vocab))
+        if running {
+            scheduler.markComputed(round.sequence, count: accepted)
+            deliver(r, round.sequence, token: next, logits: scratch.logits(row: firstRow + accepted, vocabularySize: vocab))
+        }
         return accepted
     }
 }

@@ -158,4 +158,37 @@ struct SchedulerTests {
         #expect(!scheduler.append(1, token: 0))
         #expect(scheduler.schedule() == SchedulerStep())
     }
+
+    /// Speculation: lookahead slots for drafts get blocks but never enter the prefix cache; the
+    /// accepted ones, marked computed, do once their block is full; nobody is pre-empted for a
+    /// lookahead the pool cannot hold.
+    @Test func lookaheadSlotsAndAcceptedDrafts() {
+        let scheduler = makeScheduler(blocks: 5, budget: 64)
+        scheduler.add(1, prompt: Array(0 ..< 6))
+        _ = scheduler.schedule()
+        scheduler.append(1, token: 6)
+        #expect(scheduler.schedule().chunks == [chunk(1, 6, 1, samples: true)])
+        #expect(scheduler.kvCache.blockTable(for: 1).count == 2)
+        // Position 6 and 4 drafts (positions 7…10): a third block.
+        #expect(scheduler.reserveLookahead(1, slots: 4))
+        #expect(scheduler.kvCache.blockTable(for: 1).count == 3)
+        #expect(scheduler.kvCache.cachedBlocks == 1)   // only the full prompt block 0…3
+        // Two drafts accepted (7, 8), then the target's own token (9).
+        scheduler.append(1, token: 7)
+        scheduler.append(1, token: 8)
+        #expect(scheduler.markComputed(1, count: 2))
+        scheduler.append(1, token: 9)
+        #expect(scheduler.kvCache.cachedBlocks == 2)   // block 4…7 is full of kept tokens now
+        #expect(!scheduler.markComputed(1, count: 2))  // only the token just appended is uncomputed
+        #expect(scheduler.schedule().chunks == [chunk(1, 9, 1, samples: true)])
+        #expect(scheduler.kvCache.blockTable(for: 1).count == 3)   // the lookahead's block, reused
+
+        // Another sequence takes the last blocks; a lookahead that does not fit changes nothing.
+        scheduler.add(2, prompt: Array(100 ..< 108))
+        _ = scheduler.schedule()
+        #expect(scheduler.kvCache.freeBlocks == 0)
+        #expect(!scheduler.reserveLookahead(1, slots: 8))
+        #expect(scheduler.kvCache.blockTable(for: 1).count == 3 && scheduler.runningCount == 2)
+        #expect(scheduler.reserveLookahead(1, slots: 0))
+    }
 }

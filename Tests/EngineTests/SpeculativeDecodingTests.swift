@@ -173,14 +173,20 @@ import Tokenizer
         return d * pow(1 - 2 / (9 * d) + z * (2 / (9 * d)).squareRoot(), 3)
     }
 
-    @Test func aDraftWithAnotherVocabularyIsRefused() throws {
-        let (model, tokenizer) = try Self.target.get()
+    /// A draft whose token 5 is "zz" where the target's is "c", and the refusal it must get.
+    static func otherVocabularyDraft() throws -> (any CausalLM, Tokenizer) {
         var other = TinyLlama(layers: 1, hidden: 32, feedForward: 48, heads: 2, kvHeads: 1, seed: 3)
         var tokens = TinyLlama.tokens
         tokens[5] = "zz"
         other.set("tokenizer.ggml.tokens", .array(.string(tokens)))
-        let (draftModel, draftTokenizer) = try Self.load(other)
-        #expect(throws: SpeculationError.vocabularyMismatch("token 5 is \"zz\" in the draft and \"c\" in the target")) {
+        return try load(other)
+    }
+    static let otherVocabularyRefusal = SpeculationError.vocabularyMismatch("token 5 is \"zz\" in the draft and \"c\" in the target")
+
+    @Test func aDraftWithAnotherVocabularyIsRefused() throws {
+        let (model, tokenizer) = try Self.target.get()
+        let (draftModel, draftTokenizer) = try Self.otherVocabularyDraft()
+        #expect(throws: Self.otherVocabularyRefusal) {
             _ = try SpeculativeGenerator(target: model, tokenizer: tokenizer, draft: .model(draftModel, draftTokenizer), contextSize: 64)
         }
         #expect(throws: SpeculationError.invalidDraftTokens(0)) {

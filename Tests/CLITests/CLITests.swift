@@ -90,6 +90,25 @@ import Testing
         }
     }
 
+    /// `serve --draft`: refusals before any model is loaded, and a draft whose vocabulary is not
+    /// the target's (SmolLM2's 49,152 tokens against a tiny model's) refused at load.
+    @Test func serveRefusesABadDraft() throws {
+        let model = try Fixtures.requireDefaultModel()
+        let tiny = try TinyLlama().writeTemporary()
+        defer { try? FileManager.default.removeItem(atPath: tiny) }
+        let cases: [([String], String)] = [
+            (["-m", "a.gguf", "--draft", "b.gguf", "--prompt-lookup"], "choose one"),
+            (["-m", "a.gguf", "--draft-for", "a"], "--draft MODEL or --prompt-lookup"),
+            (["-m", "a.gguf", "--prompt-lookup", "--draft-max-seqs", "0"], "--draft-max-seqs"),
+            (["-m", model, "--model", "other=\(model)", "--prompt-lookup"], "--draft-for NAME"),
+            (["-m", model, "--draft", tiny], "the draft model cannot draft for this target"),
+        ]
+        for (args, message) in cases {
+            let r = try Fixtures.runSwiftlet(["serve"] + args)
+            #expect(!r.crashed && r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+    }
+
     /// `--kv-type f32` and the default half cache give the same greedy words here; an unknown
     /// type is refused with its name.
     @Test func kvTypeIsAnOption() throws {

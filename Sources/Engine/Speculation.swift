@@ -158,13 +158,20 @@ struct DraftLengthPolicy {
         // estimate is relative to it, and the machine's load changes.
         guard let plain = plainSeconds, roundsSincePlain < 32 else { roundsSincePlain = 0; return 0 }
         roundsSincePlain += 1
+        // Where drafting cannot pay even if every draft is kept (checks cost as much as the
+        // plain steps they replace: builds whose kernels are compute-bound at one row), it is
+        // not even tried.
+        guard canPay(maxTokens, plain: plain) else {
+            if draftCostsPasses { stopped = true }
+            return 0
+        }
         if exploringRounds > 0 { exploringRounds -= 1; return min(3, cap) }
         if stopped { return 0 }
         let a = acceptance
         var best = 0, bestRate = 1 / plain
         for k in 1...cap {
             let expected = (1 - pow(a, Double(k + 1))) / (1 - a)
-            let time = Double(k) * (draftCostsPasses ? (draftSeconds ?? 0.3 * plain) : 0) + verifyEstimate(k, plain: plain)
+            let time = roundSeconds(k, plain: plain)
             if expected / time > bestRate { best = k; bestRate = expected / time }
         }
         if best == 0 {
@@ -183,6 +190,17 @@ struct DraftLengthPolicy {
         guard drafted > 0 else { return }
         acceptedWeight = 0.9 * acceptedWeight + Double(accepted)
         rejectedWeight = 0.9 * rejectedWeight + (accepted < drafted ? 1 : 0)
+    }
+
+    /// Drafting k tokens and checking them.
+    private func roundSeconds(_ k: Int, plain: Double) -> Double {
+        Double(k) * (draftCostsPasses ? (draftSeconds ?? 0.3 * plain) : 0) + verifyEstimate(k, plain: plain)
+    }
+
+    /// Whether some length up to `cap` beats plain steps when every draft is accepted (k + 1
+    /// tokens per round): the ceiling of drafting at the measured pass times.
+    func canPay(_ cap: Int, plain: Double) -> Bool {
+        (1...max(1, cap)).contains { k in Double(k + 1) / roundSeconds(k, plain: plain) > 1 / plain }
     }
 
     /// A target pass over k + 1 tokens: as calibrated (every length up to `maxTokens`) and

@@ -98,36 +98,20 @@ final class Speculator {
     /// faster kept), after a warm-up pass that faults the weights in: what each sequence's
     /// draft-length policy starts from. Writes blocks 0… of both caches, free at start-up.
     func calibrate(target: any CausalLM, cache: PagedKVCache, scratch: ForwardScratch, batch: ForwardBatch, token: Int) throws {
-        let k = options.maxDraftTokens
-        let table = Array(0..<((k + 1 + cache.blockSize - 1) / cache.blockSize))
-        func seconds(_ body: () throws -> Void) rethrows -> Double {
-            let start = Clock.now
-            try body()
-            return Clock.now - start
-        }
+        let table = Array(0..<((options.maxDraftTokens + 1 + cache.blockSize - 1) / cache.blockSize))
         func pass(_ model: any CausalLM, _ n: Int, start: Int, _ cache: PagedKVCache, _ scratch: ForwardScratch, _ batch: ForwardBatch) throws {
             batch.removeAll()
             try batch.append(repeatElement(min(token, model.config.vocabularySize - 1), count: n), start: start, blockTable: table, logits: .all)
             try model.forward(batch: batch, cache: cache, scratch: scratch)
         }
-        try pass(target, 1, start: 0, cache, scratch, batch)
-        var times = PassTimes(target: [:], draft: nil)
+        var draftStep: ((Int) throws -> Void)?
+        if let model = draftModel, let dc = draftCache, let ds = draftScratch, let db = draftBatch {
+            draftStep = { try pass(model, 1, start: $0, dc, ds, db) }
+        }
         scratch.singleRowNumerics = true   // timed as the checks run
         defer { scratch.singleRowNumerics = false }
-        for _ in 0..<2 {
-            for n in 1...(k + 1) {
-                let t = try seconds { try pass(target, n, start: 0, cache, scratch, batch) }
-                times.target[n] = min(times.target[n] ?? t, t)
-            }
-        }
-        if let model = draftModel, let dc = draftCache, let ds = draftScratch, let db = draftBatch {
-            try pass(model, 1, start: 0, dc, ds, db)
-            for position in 1...2 {
-                let t = try seconds { try pass(model, 1, start: position, dc, ds, db) }
-                times.draft = min(times.draft ?? t, t)
-            }
-        }
-        passTimes = times
+        passTimes = try PassTimes.measure(maxDraftTokens: options.maxDraftTokens, targetPass: { try pass(target, $0, start: 0, cache, scratch, batch) },
+                                          draftStep: draftStep)
     }
 }
 

@@ -56,7 +56,7 @@ extension InferenceEngine {
         var checks: [(round: DraftRound, firstRow: Int)] = []
         var draftSeconds = 0.0, verifyStart = now
         do {
-            let rounds = Dictionary(uniqueKeysWithValues: try proposeDrafts(for: plan.chunks).map { ($0.sequence, $0) })
+            let rounds = speculator == nil ? [:] : Dictionary(uniqueKeysWithValues: try proposeDrafts(for: plan.chunks).map { ($0.sequence, $0) })
             verifyStart = Clock.now
             draftSeconds = verifyStart - now
             for chunk in plan.chunks {

@@ -223,6 +223,33 @@ struct DraftLengthPolicy {
 struct PassTimes {
     var target: [Int: Double]
     var draft: Double?
+
+    /// Times `targetPass(n)` for n = 1…maxDraftTokens + 1 and `draftStep(position)` at positions
+    /// 1 and 2, after a warm-up of each that faults the weights in. Each is timed twice and the
+    /// faster kept: a pass slowed by something else on the machine would skew every decision.
+    static func measure(maxDraftTokens: Int, targetPass: (Int) throws -> Void, draftStep: ((Int) throws -> Void)?) throws -> PassTimes {
+        func seconds(_ body: () throws -> Void) rethrows -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        try targetPass(1)
+        var times = PassTimes(target: [:], draft: nil)
+        for _ in 0..<2 {
+            for n in 1...(maxDraftTokens + 1) {
+                let t = try seconds { try targetPass(n) }
+                times.target[n] = min(times.target[n] ?? t, t)
+            }
+        }
+        if let draftStep {
+            try draftStep(0)
+            for position in 1...2 {
+                let t = try seconds { try draftStep(position) }
+                times.draft = min(times.draft ?? t, t)
+            }
+        }
+        return times
+    }
 }
 
 /// The target's verdict on one round of drafts, shared by the single-sequence generator and the

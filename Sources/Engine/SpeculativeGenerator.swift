@@ -197,34 +197,17 @@ public final class SpeculativeGenerator {
     /// passes write the caches at positions 0…K, which the prompt overwrites.
     private func calibrate() throws -> PassTimes {
         let token = min(tokenizer.bosID ?? 0, target.config.vocabularySize - 1)
-        func seconds(_ body: () throws -> Void) rethrows -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        }
-        try target.forward(token: token, position: 0, cache: targetCache, scratch: targetScratch)
-        var times = PassTimes(target: [:], draft: nil)
-        // Each length twice, the faster kept: a pass slowed by something else on the machine would
-        // skew every decision of the generation.
-        for _ in 0..<2 {
-            for n in 1...(speculation.maxDraftTokens + 1) {
-                let tokens = [Int](repeating: token, count: n)
-                targetScratch.singleRowNumerics = true   // timed as the checks run
-                defer { targetScratch.singleRowNumerics = false }
-                let t = try seconds {
-                    try tokens.withUnsafeBufferPointer { try target.forward($0, start: 0, cache: targetCache, scratch: targetScratch, allLogits: true) }
-                }
-                times.target[n] = min(times.target[n] ?? t, t)
-            }
-        }
+        var draftStep: ((Int) throws -> Void)?
         if case .model(let model, _) = draft, let cache = draftCache, let scratch = draftScratch {
             let draftToken = min(token, model.config.vocabularySize - 1)
-            try model.forward(token: draftToken, position: 0, cache: cache, scratch: scratch)
-            for position in 1...2 {
-                let t = try seconds { try model.forward(token: draftToken, position: position, cache: cache, scratch: scratch) }
-                times.draft = min(times.draft ?? t, t)
-            }
+            draftStep = { try model.forward(token: draftToken, position: $0, cache: cache, scratch: scratch) }
         }
-        return times
+        targetScratch.singleRowNumerics = true   // timed as the checks run
+        defer { targetScratch.singleRowNumerics = false }
+        return try PassTimes.measure(maxDraftTokens: speculation.maxDraftTokens, targetPass: { n in
+            try [Int](repeating: token, count: n).withUnsafeBufferPointer {
+                try target.forward($0, start: 0, cache: targetCache, scratch: targetScratch, allLogits: true)
+            }
+        }, draftStep: draftStep)
     }
 }

@@ -24,6 +24,7 @@ public final class ServerMetrics: Sendable {
 
     struct ModelCounters {
         var promptTokens = 0, cachedPromptTokens = 0, generatedTokens = 0
+        var draftTokens = 0, acceptedDraftTokens = 0
         var finished: [String: Int] = [:]
         var ttft = Histogram(), tpot = Histogram(), e2e = Histogram(), queue = Histogram()
     }
@@ -40,6 +41,8 @@ public final class ServerMetrics: Sendable {
             c.promptTokens += usage.promptTokens
             c.cachedPromptTokens += usage.cachedPromptTokens
             c.generatedTokens += usage.generatedTokens
+            c.draftTokens += usage.draftTokens
+            c.acceptedDraftTokens += usage.acceptedDraftTokens
             c.finished[reason.rawValue, default: 0] += 1
             if usage.generatedTokens > 0 { c.ttft.observe(usage.timeToFirstToken) }
             if usage.generatedTokens > 1 { c.tpot.observe(usage.timePerOutputToken) }
@@ -109,8 +112,11 @@ public final class ServerMetrics: Sendable {
         }
         if models.contains(where: { $0.engine.stats.speculation != nil }) {
             speculation("swiftlet_spec_decode_num_drafts_total", "Speculative rounds: target passes that checked a sequence's drafts.") { $0.verifyPasses }
-            speculation("swiftlet_spec_decode_num_draft_tokens_total", "Draft tokens checked by the target.") { $0.drafted }
-            speculation("swiftlet_spec_decode_num_accepted_tokens_total", "Draft tokens the target accepted (each one an output token).") { $0.accepted }
+            // Token counts from the usage of ended requests, as the generation counters, so that
+            // they agree with the responses already sent (the engine's own totals are published
+            // once per step, after the step's last response).
+            counter("swiftlet_spec_decode_num_draft_tokens_total", "Draft tokens checked by the target (requests that ended).") { $1.draftTokens }
+            counter("swiftlet_spec_decode_num_accepted_tokens_total", "Draft tokens the target kept, each one an output token (requests that ended).") { $1.acceptedDraftTokens }
             speculation("swiftlet_spec_decode_draft_passes_total", "Forward passes of the draft model.") { $0.draftPasses }
         }
         counter("swiftlet_prompt_tokens_total", "Number of prefill tokens processed (requests that ended, cancelled ones included).") { $1.promptTokens }

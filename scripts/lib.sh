@@ -16,3 +16,8 @@ as_root() {
 # One release configuration for the binary and the tests, so neither rebuilds the other's
 # artifacts. -enable-testing lets test targets use @testable imports in a release build.
 SWIFT_RELEASE_FLAGS=(-c release -Xswiftc -enable-testing)
+
+# Test targets run one test at a time (`--no-parallel`): their tests run the real models, each
+# model with a compute pool as wide as the machine, and two pools at once on 2 cores spin against
+# each other (measured in scripts/test's phase times). scripts/test and scripts/test-arm64.
+SWIFTLET_SERIAL_TEST_TARGETS="${SWIFTLET_SERIAL_TEST_TARGETS-ModelsTests EngineTests EvaluationTests}"

@@ -36,12 +36,23 @@ import Tokenizer
         return chosen
     }()
 
+    /// Every quant type, unless SWIFTLET_REFERENCE_TYPES names some (comma-separated, e.g. `q4_1`):
+    /// scripts/test-arm64 checks the shipped Q4_1 only under emulation, where the Q8_0 and Q4_0
+    /// NEON kernels are checked against their scalar twins in KernelsTests and the three files
+    /// would take 4 more minutes. Said when it narrows.
+    static let types: [QuantType] = {
+        guard let names = ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_TYPES"], !names.isEmpty else { return QuantType.allCases }
+        let chosen = QuantType.allCases.filter { names.split(separator: ",").map(String.init).contains($0.rawValue) }
+        print("QuantizedReferenceTests: SWIFTLET_REFERENCE_TYPES=\(names): checking \(chosen.map(\.rawValue).joined(separator: ", ")) only")
+        return chosen
+    }()
+
     static func open(_ type: QuantType, _ backend: MatmulBackend) throws -> (LlamaModel, Tokenizer) {
         let gguf = try GGUFFile(path: try files.get()[type]!)
         return (try LlamaModel(gguf: gguf, backend: backend), try Tokenizer(gguf: gguf))
     }
 
-    @Test(arguments: QuantType.allCases, backends)
+    @Test(arguments: types, backends)
     func teacherForcedTop1MatchesReference(_ type: QuantType, _ backend: MatmulBackend) throws {
         let (model, _) = try Self.open(type, backend)
         let records = try Fixtures.referenceLines("\(type.rawValue)/prompts.jsonl", as: ReferencePrompt.self)
@@ -64,7 +75,7 @@ import Tokenizer
     /// The decode path: each reference sequence fed one token at a time, so every matmul has one
     /// row and runs on the integer kernels (8-bit activations), with the paged attention of a
     /// growing context.
-    @Test(arguments: QuantType.allCases)
+    @Test(arguments: types)
     func decodeKernelsTop1MatchesReference(_ type: QuantType) throws {
         let (model, _) = try Self.open(type, .auto)
         let records = try Fixtures.referenceLines("\(type.rawValue)/prompts.jsonl", as: ReferencePrompt.self)
@@ -85,12 +96,18 @@ import Tokenizer
         #expect(checked > 100)
     }
 
-    /// Perplexity on every format through `auto`, and through `blas` for the shipped Q4_1 only:
-    /// after dequantization `blas` runs the same sgemm whatever the format, each format's
-    /// dequantization is checked against its scalar twin in QuantTests, and the teacher-forced test
-    /// above runs `blas` on all three. (Each run is 16,384 tokens; the two `blas` runs this leaves
-    /// out cost about 100 s of CI on a 2-core AVX2 host.)
-    static let perplexityCases: [(QuantType, MatmulBackend)] = QuantType.allCases.map { ($0, .auto) } + [(.q4_1, .blas)]
+    /// Perplexity of the shipped Q4_1 through `auto` and `blas`; of Q8_0 and Q4_0 too with
+    /// SWIFTLET_REFERENCE_PERPLEXITY=all. Each run is 16,384 tokens (about 100 s of CI on a 2-core
+    /// AVX2 host); the re-quantized files' kernels and quantizer are checked by the teacher-forced
+    /// and token-by-token tests above on every path, and `blas` runs the same sgemm whatever the
+    /// format, after a dequantization checked against its scalar twin in QuantTests.
+    static let perplexityCases: [(QuantType, MatmulBackend)] = {
+        if ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_PERPLEXITY"] == "all" {
+            return QuantType.allCases.flatMap { [($0, .auto), ($0, .blas)] }
+        }
+        print("QuantizedReferenceTests: perplexity of Q4_1 only (auto, blas); SWIFTLET_REFERENCE_PERPLEXITY=all adds Q8_0 and Q4_0")
+        return [(.q4_1, .auto), (.q4_1, .blas)]
+    }()
 
     /// `auto` runs these 512-token windows through the panel gemm (or the VNNI tiles), `blas`
     /// through sgemm on dequantized weights.

@@ -21,3 +21,5 @@ SWIFT_RELEASE_FLAGS=(-c release -Xswiftc -enable-testing)
 # model with a compute pool as wide as the machine, and two pools at once on 2 cores spin against
 # each other (measured in scripts/test's phase times). scripts/test and scripts/test-arm64.
 SWIFTLET_SERIAL_TEST_TARGETS="${SWIFTLET_SERIAL_TEST_TARGETS-ModelsTests EngineTests EvaluationTests}"
+# Prints --no-parallel for a target in SWIFTLET_SERIAL_TEST_TARGETS, nothing otherwise.
+serial_flag() { case " $SWIFTLET_SERIAL_TEST_TARGETS " in *" $1 "*) echo --no-parallel ;; esac; }

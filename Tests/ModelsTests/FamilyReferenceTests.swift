@@ -17,14 +17,7 @@ import Tokenizer
     /// `gemma-3-270m`): scripts/test-arm64 runs Gemma 3 only under emulation, where its file
     /// already covers the Qwen files' formats (Q4_K, Q5_0, Q6_K, Q8_0) and the 1.5B model would
     /// take most of CI's time. Said when it narrows the list.
-    static let families: [ReferenceFamily] = {
-        guard let names = ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_FAMILIES"], !names.isEmpty else {
-            return ReferenceFamily.allCases
-        }
-        let chosen = ReferenceFamily.allCases.filter { names.split(separator: ",").map(String.init).contains($0.rawValue) }
-        print("FamilyReferenceTests: SWIFTLET_REFERENCE_FAMILIES=\(names): checking \(chosen.map(\.rawValue).joined(separator: ", ")) only")
-        return chosen
-    }()
+    static let families = ReferenceSelection.narrowed(ReferenceFamily.allCases, by: "SWIFTLET_REFERENCE_FAMILIES", in: "FamilyReferenceTests")
 
     static func open(_ family: ReferenceFamily, backend: MatmulBackend = .auto) throws -> (any CausalLM, Tokenizer) {
         let gguf = try GGUFFile(path: try Fixtures.requireModel(family))
@@ -114,7 +107,7 @@ import Tokenizer
     /// same tensor formats and more (Q4_K, Q6_K, Q5_0, Q8_0), and the 1.5B's tokenizer,
     /// teacher-forced and greedy checks above still run. Said when it narrows the list.
     static let perplexityFamilies: [ReferenceFamily] = {
-        if ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_PERPLEXITY"] == "all" { return families }
+        if ReferenceSelection.allPerplexityRuns { return families }
         let chosen = families.filter { $0 != .qwen15 }
         if chosen.count < families.count {
             print("FamilyReferenceTests: perplexity of \(ReferenceFamily.qwen15.rawValue) skipped (slow on hosts without the int8 tiles); SWIFTLET_REFERENCE_PERPLEXITY=all checks it")

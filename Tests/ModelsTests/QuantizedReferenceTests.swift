@@ -28,24 +28,14 @@ import Tokenizer
     /// Every matmul path, unless SWIFTLET_REFERENCE_BACKENDS names some (comma-separated, e.g.
     /// `auto`): scripts/test-arm64 checks `auto` only under emulation, the path with the NEON
     /// kernels; `simd` and `blas` are F32 code that the native run checks. Said when it narrows.
-    static let backends: [MatmulBackend] = {
-        let all: [MatmulBackend] = [.auto, .simd, .blas]
-        guard let names = ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_BACKENDS"], !names.isEmpty else { return all }
-        let chosen = all.filter { names.split(separator: ",").map(String.init).contains($0.rawValue) }
-        print("QuantizedReferenceTests: SWIFTLET_REFERENCE_BACKENDS=\(names): checking \(chosen.map(\.rawValue).joined(separator: ", ")) only")
-        return chosen
-    }()
+    static let backends = ReferenceSelection.narrowed([MatmulBackend.auto, .simd, .blas], by: "SWIFTLET_REFERENCE_BACKENDS",
+                                                      in: "QuantizedReferenceTests")
 
     /// Every quant type, unless SWIFTLET_REFERENCE_TYPES names some (comma-separated, e.g. `q4_1`):
     /// scripts/test-arm64 checks the shipped Q4_1 only under emulation, where the Q8_0 and Q4_0
     /// NEON kernels are checked against their scalar twins in KernelsTests and the three files
     /// would take 4 more minutes. Said when it narrows.
-    static let types: [QuantType] = {
-        guard let names = ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_TYPES"], !names.isEmpty else { return QuantType.allCases }
-        let chosen = QuantType.allCases.filter { names.split(separator: ",").map(String.init).contains($0.rawValue) }
-        print("QuantizedReferenceTests: SWIFTLET_REFERENCE_TYPES=\(names): checking \(chosen.map(\.rawValue).joined(separator: ", ")) only")
-        return chosen
-    }()
+    static let types = ReferenceSelection.narrowed(QuantType.allCases, by: "SWIFTLET_REFERENCE_TYPES", in: "QuantizedReferenceTests")
 
     static func open(_ type: QuantType, _ backend: MatmulBackend) throws -> (LlamaModel, Tokenizer) {
         let gguf = try GGUFFile(path: try files.get()[type]!)
@@ -102,7 +92,7 @@ import Tokenizer
     /// and token-by-token tests above on every path, and `blas` runs the same sgemm whatever the
     /// format, after a dequantization checked against its scalar twin in QuantTests.
     static let perplexityCases: [(QuantType, MatmulBackend)] = {
-        if ProcessInfo.processInfo.environment["SWIFTLET_REFERENCE_PERPLEXITY"] == "all" {
+        if ReferenceSelection.allPerplexityRuns {
             return QuantType.allCases.flatMap { [($0, .auto), ($0, .blas)] }
         }
         print("QuantizedReferenceTests: perplexity of Q4_1 only (auto, blas); SWIFTLET_REFERENCE_PERPLEXITY=all adds Q8_0 and Q4_0")

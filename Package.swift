@@ -56,6 +56,19 @@ func buildAVX512VNNI() -> Bool {
     #endif
 }
 
+/// Whether to build the AVX2 kernels (`vpmaddubsw`): the build host has AVX2, FMA and F16C, as
+/// every x86_64 server CPU since 2013 does. They are the interleaved kernels of hosts without
+/// AVX-512 VNNI (AMD Zen 2 and 3, older Intel); a VNNI host compiles them too, so that its tests
+/// check them, and runs the VNNI ones. Same rules as VNNI for `SWIFTLET_PORTABLE` and a named CPU.
+func buildAVX2() -> Bool {
+    #if arch(x86_64)
+    if environment("SWIFTLET_PORTABLE") == "1" || targetCPU != nil { return false }
+    return ["avx2", "fma", "f16c"].allSatisfy(hostCPUFeatures().contains)
+    #else
+    return false
+    #endif
+}
+
 /// The arm64 dot-product extensions the release build targets: `sdot` (SWIFTLET_NEON_DOTPROD) and
 /// `smmla` (SWIFTLET_NEON_I8MM). For a named CPU, from what that CPU has (Neoverse N1 and later
 /// have the dot product; V1, V2 and N2 also the int8 matrix multiply); for a native arm64
@@ -74,9 +87,10 @@ func neonExtensions() -> (dotProduct: Bool, int8MatMul: Bool) {
     return (false, false)
     #endif
 }
-// Quant and Kernels: the VNNI gemm, and half-precision KV loads in one `vcvtph2ps`; on arm64 the
+// Quant and Kernels: the VNNI and AVX2 gemms, and half-precision KV loads in one `vcvtph2ps`; on arm64 the
 // dot-product kernels.
 let quantDefines: [String] = (buildAVX512VNNI() ? ["SWIFTLET_AVX512_VNNI"] : [])
+    + (buildAVX2() ? ["SWIFTLET_AVX2"] : [])
     + (neonExtensions().dotProduct ? ["SWIFTLET_NEON_DOTPROD"] : [])
     + (neonExtensions().int8MatMul ? ["SWIFTLET_NEON_I8MM"] : [])
 let quantRelease: [SwiftSetting] = numericRelease

@@ -170,7 +170,7 @@ public struct CostAnalysis: Sendable {
         }
         if !unestimated.isEmpty {
             notes.append("not estimated (no measurement on their CPU family; per-vCPU speed differs across AMD, Intel and each Graviton generation, "
-                         + "and arm64 has none of this x86 host's VNNI kernels): \(unestimated.joined(separator: ", "))"
+                         + "and arm64 runs NEON kernels, not this x86 host's): \(unestimated.joined(separator: ", "))"
                          + (modelled.isEmpty ? "" : "; those whose memory bandwidth is known have a bandwidth model under 'Modelled, not measured' (an upper bound, not an estimate)"))
         }
         if !sizeUnknown.isEmpty {

@@ -2,10 +2,11 @@ import Quant
 
 /// Which kernels multiply activations by weights (see `MatmulPlanner.path`).
 ///
-/// - `auto`: on a build with the AVX-512 VNNI kernels, Q4_0, Q4_1 and Q8_0 weights interleaved 8
-///   rows at a time at load and every matmul, one row or many, on `vpdpbusd`
-///   (`InterleavedKernels`); K-quant weights on the integer kernels at every batch size, with
-///   activations scaled per 256 as llama.cpp's Q8_K; otherwise the same as `simd`.
+/// - `auto`: on a build with interleaved kernels (AVX-512 VNNI or AVX2 on x86_64, the NEON dot
+///   product on arm64), Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K weights interleaved 8 rows at
+///   a time at load and every matmul, one row or many, on those kernels (`InterleavedKernels`),
+///   K-quants with activations scaled per 256 as llama.cpp's Q8_K. Without them, K-quant weights
+///   take the integer kernels at every batch size; otherwise the same as `simd`.
 /// - `simd`: the portable Swift-SIMD kernels: for one or two activation rows (decode),
 ///   activations quantized to 8 bits and integer dot products against the weight blocks; for
 ///   more rows, 4-row weight panels dequantized to F32 and multiplied in F32 register tiles. No
@@ -19,7 +20,7 @@ public enum MatmulBackend: String, Sendable, CaseIterable {
 
 /// The kernel one matmul runs on.
 public enum MatmulPath: Sendable, Equatable {
-    /// 8-bit activations · interleaved weights on the VNNI kernels (any number of rows).
+    /// 8-bit activations · interleaved weights on the build's tile kernels (any number of rows).
     case interleaved
     /// 8-bit activations · quantized weight blocks (decode).
     case integer

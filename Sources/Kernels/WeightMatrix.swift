@@ -3,7 +3,7 @@ import Quant
 /// A weight matrix of `rows` outputs × `columns` inputs, row-major as GGUF stores it (GGUF shape
 /// [columns, rows]). Quantized matrices are views into the model file's memory map.
 ///
-/// `interleaved`, when set, is the same matrix re-laid-out at load for the VNNI kernels
+/// `interleaved`, when set, is the same matrix re-laid-out at load for the tile kernels
 /// (`InterleavedLayout`); `auto` multiplies with it, and `data` is then read only by the other
 /// backends and by row lookups (the token embedding).
 public struct WeightMatrix: @unchecked Sendable {

@@ -14,69 +14,92 @@ import LLMBase
 ///   Q5_0:  dw·(dx·isum − 16·sx)       (quants are the five-bit values; the weight is value − 16)
 ///   Q5_1:  dw·dx·isum + mw·sx
 ///
-/// `multiply` runs the AVX-512 VNNI kernels (x86_64) or the NEON dot-product kernels (arm64)
-/// where this build has them (`vectorized`), else the scalar twin `multiplyScalar`, which has the
-/// same signature and is what the tests hold the fast kernels to.
+/// `multiply` runs the fastest kernel set this build compiled (`compiledSets`: AVX-512 VNNI or
+/// AVX2 on x86_64, the NEON dot-product kernels on arm64), else the scalar twin `multiplyScalar`,
+/// which has the same signature and is what the tests hold every compiled set to.
 public enum InterleavedKernels {
-    /// Whether this build multiplies with `vpdpbusd` (x86_64 built for a host with AVX-512 VNNI)
-    /// or `sdot`/`smmla` (arm64 built for a CPU with the dot-product extension, and the int8
-    /// matrix multiply where it has it; see Package.swift).
+    /// Whether this build has fast kernels for the tiles (see Package.swift: the x86_64 sets are
+    /// compiled in when the build host has their instructions; arm64's for the target CPU).
     /// Weights are interleaved at load only then.
-    public static var vectorized: Bool { instructionSet != nil }
+    public static var vectorized: Bool { !compiledSets.isEmpty }
 
-    /// The kernel path this build compiled: the instruction set of the interleaved kernels, or nil
+    /// The kernel path `multiply` takes: the instruction set of the interleaved kernels, or nil
     /// for the portable Swift-SIMD row kernels.
-    public static var instructionSet: String? {
+    public static var instructionSet: String? { compiledSets.first?.description }
+
+    /// The kernel sets this build compiled, fastest first (`multiply` takes the first). An AVX-512
+    /// host compiles the AVX2 set too, so its tests check both.
+    public static let compiledSets: [InterleavedKernelSet] = {
+        var sets: [InterleavedKernelSet] = []
         #if SWIFTLET_AVX512_VNNI
-        return "AVX-512 VNNI (vpdpbusd)"
-        #elseif SWIFTLET_NEON_I8MM
-        return "NEON int8 matrix multiply (smmla) for batches, dot product (sdot) for decode, on paired tiles"
-        #elseif SWIFTLET_NEON_DOTPROD
-        return "NEON dot product (sdot)"
-        #else
-        return nil
+        sets.append(.avx512VNNI)
         #endif
-    }
+        #if SWIFTLET_AVX2
+        sets.append(.avx2)
+        #endif
+        #if SWIFTLET_NEON_I8MM
+        sets.append(.neonInt8MatMul)
+        #elseif SWIFTLET_NEON_DOTPROD
+        sets.append(.neonDotProduct)
+        #endif
+        return sets
+    }()
 
     /// `halfSums` (dx·Σx per 16) are read by Q6_K only; K-quant tiles take activations scaled
-    /// per 256 (`quantizeActivationsK`).
+    /// per 256 (`quantizeActivationsK`). `kernels` names one of `compiledSets` (tests); nil is the
+    /// first. A set this build did not compile runs the scalar twin.
     public static func multiply(_ encoding: WeightEncoding, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
                                 values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
-                                halfSums: UnsafePointer<Float>? = nil, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+                                halfSums: UnsafePointer<Float>? = nil, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+                                kernels: InterleavedKernelSet? = nil) {
+        switch kernels ?? compiledSets.first {
         #if SWIFTLET_AVX512_VNNI
-        switch encoding {
-        case .q4_K: VNNIKQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q6_K:
-            guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
-            VNNIKQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
-        case .q4_0: VNNIKernels.multiply(VNNIQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q4_1: VNNIKernels.multiply(VNNIQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q8_0: VNNIKernels.multiply(VNNIQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q5_0: VNNIKernels.multiply(VNNIQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q5_1: VNNIKernels.multiply(VNNIQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        default: break
+        case .avx512VNNI?:
+            switch encoding {
+            case .q4_K: VNNIKQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q6_K:
+                guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
+                VNNIKQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
+            case .q4_0: VNNIKernels.multiply(VNNIQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q4_1: VNNIKernels.multiply(VNNIQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q8_0: VNNIKernels.multiply(VNNIQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q5_0: VNNIKernels.multiply(VNNIQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q5_1: VNNIKernels.multiply(VNNIQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            default: break
+            }
+            return
+        #endif
+        #if SWIFTLET_AVX2
+        case .avx2?:
+            AVX2Kernels.multiply(encoding, w, groups: groups, columns: k, values: values, scales: scales, sums: sums,
+                                 halfSums: halfSums, rows: n, into: y, ldy: ldy)
+            return
+        #endif
+        #if SWIFTLET_NEON_DOTPROD
+        case .neonDotProduct?, .neonInt8MatMul?:
+            switch encoding {
+            case .q4_K: NEONKQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q6_K:
+                guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
+                NEONKQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
+            case .q4_0: NEONKernels.multiply(NEONQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q4_1: NEONKernels.multiply(NEONQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q8_0: NEONKernels.multiply(NEONQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q5_0: NEONKernels.multiply(NEONQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            case .q5_1: NEONKernels.multiply(NEONQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+            default: break
+            }
+            return
+        #endif
+        default:
+            break
         }
-        #elseif SWIFTLET_NEON_DOTPROD
-        switch encoding {
-        case .q4_K: NEONKQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q6_K:
-            guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
-            NEONKQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
-        case .q4_0: NEONKernels.multiply(NEONQ4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q4_1: NEONKernels.multiply(NEONQ4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q8_0: NEONKernels.multiply(NEONQ8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q5_0: NEONKernels.multiply(NEONQ5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        case .q5_1: NEONKernels.multiply(NEONQ5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        default: break
-        }
-        #else
         if KQuantTiles.tileBytes(encoding) != nil, let halfSums {
             KQuantTiles.multiplyScalar(encoding, w, groups: groups, columns: k, values: values, scales: scales, sums: sums,
                                        halfSums: halfSums, rows: n, into: y, ldy: ldy)
             return
         }
         multiplyScalar(encoding, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
-        #endif
     }
 
     /// The scalar twin: the formulas above, element by element, with the bit-exact software half
@@ -112,6 +135,20 @@ public enum InterleavedKernels {
                     y[i * ldy + g * InterleavedLayout.rows + r] = total
                 }
             }
+        }
+    }
+}
+
+/// The fast kernel sets for interleaved tiles (`InterleavedKernels.compiledSets`).
+public enum InterleavedKernelSet: Sendable, CaseIterable, CustomStringConvertible {
+    case avx512VNNI, avx2, neonDotProduct, neonInt8MatMul
+
+    public var description: String {
+        switch self {
+        case .avx512VNNI: return "AVX-512 VNNI (vpdpbusd)"
+        case .avx2: return "AVX2 (vpmaddubsw + vpmaddwd)"
+        case .neonDotProduct: return "NEON dot product (sdot)"
+        case .neonInt8MatMul: return "NEON int8 matrix multiply (smmla) for batches, dot product (sdot) for decode, on paired tiles"
         }
     }
 }

@@ -1,6 +1,6 @@
 import LLMBase
 
-// Weights re-laid-out at load time for the VNNI kernels (`InterleavedKernels`): 8 consecutive
+// Weights re-laid-out at load time for the tile kernels (`InterleavedKernels`: VNNI, AVX2, NEON). 8 consecutive
 // rows are interleaved block by block, so that one 256-bit `vpdpbusd` multiplies 4 weights of
 // each of the 8 rows by the same 4 activation bytes (broadcast), its 8 Int32 lanes are the 8
 // rows' partial sums, and a block ends with one conversion and one or two FMAs into 8 row

@@ -1,6 +1,6 @@
 import LLMBase
 
-// K-quant weights re-laid-out at load for the VNNI kernels, as `InterleavedLayout` does for the
+// K-quant weights re-laid-out at load for the tile kernels (VNNI, AVX2, NEON), as `InterleavedLayout` does for the
 // 32-weight formats: 8 rows per tile, one tile per super-block of 256 weights, the quants of each
 // 32-weight block arranged as Q4_0's interleaved nibble vectors (vector p: bytes 4r..4r+3 hold row
 // r's weights 4p..4p+3 in their low nibbles and 16+4p..16+4p+3 in their high nibbles), so one

@@ -27,7 +27,7 @@ struct Inspect: ParsableCommand {
         let arch = (try? ModelLoader.architecture(of: gguf)) ?? "?"
         let supported = ModelLoader.supportedArchitectures
         out += "  architecture: \(arch) (\(supported.contains(arch) ? "supported" : "NOT supported; supported: \(supported.joined(separator: ", "))"))\n"
-        out += "  matmul ISA: \(InterleavedKernels.instructionSet.map { "\($0) kernels on interleaved tiles compiled in" } ?? "portable Swift SIMD (no VNNI or NEON dot-product kernels in this build)")\n"
+        out += "  matmul ISA: \(InterleavedKernels.instructionSet.map { "\($0) kernels on interleaved tiles compiled in" } ?? "portable Swift SIMD (no AVX2, VNNI or NEON dot-product kernels in this build)")\n"
         out += "  tensor types, on the auto backend:\n"
         var counts: [GGMLType: (matrices: Int, vectors: Int)] = [:]
         for t in gguf.tensors {

@@ -73,11 +73,12 @@ import Testing
                 InterleavedLayout.repack(e, src.baseAddress!, rowBytes: weights.rowBytes, groups: 0..<3, columns: k, into: dst.baseAddress!)
             }
         }
-        var fast = [Float](repeating: .nan, count: n * m), twin = fast
+        var twin = [Float](repeating: .nan, count: n * m), fasts: [(set: String, y: [Float])] = []
         packed.withUnsafeBytes { w in
-            InterleavedKernelBuild.sayWhenComparingTheTwinWithItself()
-            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums,
-                                        rows: n, into: &fast, ldy: m)
+            fasts = InterleavedKernelBuild.eachSet(count: n * m) { set, fast in
+                InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums,
+                                            rows: n, into: fast, ldy: m, kernels: set)
+            }
             InterleavedKernels.multiplyScalar(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums,
                                               rows: n, into: &twin, ldy: m)
         }
@@ -91,7 +92,9 @@ import Testing
                         let plain = DotKernelTests().scalar(format, w, x, blocks)
                         let magnitude = Self.termBound(e, w, x, blocks)
                         #expect(abs(twin[i * m + r] - plain) <= budget * magnitude, "\(format) twin [\(i), \(r)]: \(twin[i * m + r]) vs \(plain)")
-                        #expect(abs(fast[i * m + r] - twin[i * m + r]) <= budget * magnitude, "\(format) fast [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                        for (set, fast) in fasts {
+                            #expect(abs(fast[i * m + r] - twin[i * m + r]) <= budget * magnitude, "\(format) \(set) [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                        }
                     }
                 }
             } } }
@@ -130,10 +133,12 @@ import Testing
         let x = (0..<(n * k)).map { _ in rng.float(-3, 3) }
         var values = [Int8](repeating: 0, count: n * k), scales = [Float](repeating: 0, count: n * blocks), sums = scales
         quantizeActivations(x, blocks: n * blocks, values: &values, scales: &scales, sums: &sums)
-        var fast = [Float](repeating: .nan, count: n * m), twin = fast
+        var twin = [Float](repeating: .nan, count: n * m), fasts: [(set: String, y: [Float])] = []
         packed.withUnsafeBytes { w in
-            InterleavedKernelBuild.sayWhenComparingTheTwinWithItself()
-            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums, rows: n, into: &fast, ldy: m)
+            fasts = InterleavedKernelBuild.eachSet(count: n * m) { set, fast in
+                InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums,
+                                            rows: n, into: fast, ldy: m, kernels: set)
+            }
             InterleavedKernels.multiplyScalar(e, w.baseAddress!, groups: 0..<3, columns: k, values: values, scales: scales, sums: sums, rows: n, into: &twin, ldy: m)
         }
         let format = try #require(e.dotFormat)
@@ -160,7 +165,9 @@ import Testing
                         }
                         let bound = 1e-5 * magnitude
                         #expect(abs(twin[i * m + r] - plain) <= bound, "\(e) twin [\(i), \(r)]: \(twin[i * m + r]) vs \(plain)")
-                        #expect(abs(fast[i * m + r] - twin[i * m + r]) <= bound, "\(e) fast [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                        for (set, fast) in fasts {
+                            #expect(abs(fast[i * m + r] - twin[i * m + r]) <= bound, "\(e) \(set) [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                        }
                     }
                 }
             } } }
@@ -208,11 +215,12 @@ import Testing
                                      sums: &sums[i * n32], halfSums: &halfSums[2 * i * n32])
             }
         }
-        var fast = [Float](repeating: .nan, count: n * m), twin = fast
+        var twin = [Float](repeating: .nan, count: n * m), fasts: [(set: String, y: [Float])] = []
         packed.withUnsafeBytes { w in
-            InterleavedKernelBuild.sayWhenComparingTheTwinWithItself()
-            InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
-                                        halfSums: halfSums, rows: n, into: &fast, ldy: m)
+            fasts = InterleavedKernelBuild.eachSet(count: n * m) { set, fast in
+                InterleavedKernels.multiply(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
+                                            halfSums: halfSums, rows: n, into: fast, ldy: m, kernels: set)
+            }
             KQuantTiles.multiplyScalar(e, w.baseAddress!, groups: 0..<2, columns: k, values: values, scales: scales, sums: sums,
                                        halfSums: halfSums, rows: n, into: &twin, ldy: m)
         }
@@ -236,7 +244,9 @@ import Testing
                         for j in 0..<k { magnitude += (abs(row[j]) + 0.1) * abs(act.scales[j / 32]) * (abs(Float(act.values[j])) + 64) }
                         let bound = 1e-5 * magnitude
                         #expect(abs(twin[i * m + r] - plain) <= bound, "\(e) twin [\(i), \(r)]: \(twin[i * m + r]) vs \(plain)")
-                        #expect(abs(fast[i * m + r] - twin[i * m + r]) <= bound, "\(e) fast [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                        for (set, fast) in fasts {
+                            #expect(abs(fast[i * m + r] - twin[i * m + r]) <= bound, "\(e) \(set) [\(i), \(r)]: \(fast[i * m + r]) vs \(twin[i * m + r])")
+                        }
                     }
                 }
             } } }
@@ -244,18 +254,32 @@ import Testing
     }
 }
 
-/// On a build without the VNNI or NEON dot-product kernels, `InterleavedKernels.multiply` is the
+/// Every kernel set this build compiled is held to the scalar twin (an AVX-512 host compiles the
+/// AVX2 set too). On a build without any (portable, or x86_64 without AVX2), `multiply` is the
 /// scalar twin itself, so the fast-against-twin checks compare the twin with itself there: said
 /// once per run, so that a green run on such a build is not read as a check of fast kernels.
 enum InterleavedKernelBuild {
     static let note: Void = {
-        if !InterleavedKernels.vectorized {
-            print("note: this build has no VNNI or NEON dot-product kernels; InterleavedKernels.multiply is the scalar twin, "
+        if InterleavedKernels.compiledSets.isEmpty {
+            print("note: this build has no AVX2, VNNI or NEON dot-product kernels; InterleavedKernels.multiply is the scalar twin, "
                   + "so the interleaved fast-against-twin checks compare the twin with itself here")
+        } else {
+            print("note: interleaved kernels checked against their scalar twins: "
+                  + InterleavedKernels.compiledSets.map(String.init(describing:)).joined(separator: "; "))
         }
     }()
 
-    static func sayWhenComparingTheTwinWithItself() { _ = note }
+    /// `multiply(set, output)` run for each compiled set (or once with nil, the twin, when there
+    /// is none) into a NaN-filled output of the twin's size; the outputs, named.
+    static func eachSet(count: Int, _ multiply: (InterleavedKernelSet?, UnsafeMutablePointer<Float>) -> Void) -> [(set: String, y: [Float])] {
+        _ = note
+        let sets: [InterleavedKernelSet?] = InterleavedKernels.compiledSets.isEmpty ? [nil] : InterleavedKernels.compiledSets
+        return sets.map { set in
+            var y = [Float](repeating: .nan, count: count)
+            y.withUnsafeMutableBufferPointer { multiply(set, $0.baseAddress!) }
+            return (set.map(String.init(describing:)) ?? "scalar twin", y)
+        }
+    }
 }
 
 /// Both tile layouts on every build: the interleaved one (`sdot`, VNNI) and the paired one

@@ -13,7 +13,7 @@ import Quant
 ///
 /// Where a tensor's bytes end up:
 /// - quantized matrices with dot kernels stay in the file's memory map (no copy);
-/// - on `interleave` (the `auto` backend on a VNNI build), a matrix whose format has an interleaved
+/// - on `interleave` (the `auto` backend on a build with interleaved kernels: VNNI, AVX2 or NEON), a matrix whose format has an interleaved
 ///   layout and whose rows are a multiple of 8 is copied, re-laid-out, into `storage`
 ///   (`InterleavedLayout`, the same bytes as in the file), and its file pages are released
 ///   (`madvise`), so resident memory stays at one copy of the weights;
@@ -36,7 +36,7 @@ public final class TensorLoader {
     /// Every matrix claimed, in order, by tensor name (a model's `matrices`, for `inspect`).
     public private(set) var matrices: [(name: String, matrix: WeightMatrix)] = []
 
-    /// A loader for `backend`: `reference` dequantizes every tensor; `auto` on a VNNI build
+    /// A loader for `backend`: `reference` dequantizes every tensor; `auto` on a build with interleaved kernels
     /// interleaves the matrices that have tiles.
     public convenience init(gguf: GGUFFile, architecture: String, backend: MatmulBackend) {
         self.init(gguf: gguf, architecture: architecture, dequantizeAll: backend == .reference,

@@ -1,0 +1,254 @@
+#if SWIFTLET_AVX2
+import _Builtin_intrinsics.intel
+import LLMBase
+
+// The AVX2 kernels behind `InterleavedKernels.multiply`, for x86_64 hosts without AVX-512 VNNI
+// (AMD Zen 2 and 3, Intel before Ice Lake): the same tiles as the VNNI kernels
+// (`InterleavedLayout`), one 256-bit vector per chunk of 4 weights × 8 rows.
+//
+// Without `vpdpbusd`, a chunk is `vpmaddubsw` (unsigned weight bytes × the 4 broadcast signed
+// activation bytes, adjacent products summed into 16-bit lanes: two per row), and `vpmaddwd` by
+// ones then adds each row's two lanes into its 32-bit lane. `vpmaddubsw` saturates at ±32,767,
+// so the 16-bit sums of several chunks can be added before widening only while they cannot
+// overflow. Activations are within ±127 (`quantizeActivations`), so a chunk's lane is at most
+// 2·127·qmax:
+//
+//   Q4_0, Q4_1, Q4_K (nibbles, qmax 15):  3,810  → all 8 chunks of a block in 16 bits (30,480)
+//   Q5_0, Q5_1 (qmax 31):                 7,874  → 4 chunks (31,496), two widenings per block
+//   Q6_K (qmax 63):                      16,002  → 2 chunks (32,004)
+//   Q8_0: the stored bytes (weight + 128) would overflow at once (2·255·127). The kernel takes
+//         the signed weight (byte ^ 0x80) instead: its magnitude is the unsigned operand and the
+//         activation takes the weight's sign (`vpsignb`). 2·128·127 = 32,512: one chunk per
+//         widening, and no −128·sx correction.
+//
+// AVX2 has 16 vector registers, not 32: batches go four activation rows at a time (8 operands,
+// 4 accumulators and the widening constant), not eight as with VNNI.
+// Machine code checked with objdump (BENCHMARKS.md, "AVX2 kernels").
+
+/// The 8 chunk operands of one tile: chunk c holds weights 4c..<4c+4 of each of the 8 rows.
+struct AVX2Operands {
+    var c0, c1, c2, c3, c4, c5, c6, c7: SIMD4<Int64>
+}
+
+/// The instruction-level helpers, in a namespace of their own: the VNNI file, compiled beside
+/// this one on AVX-512 hosts, has free functions of the same names.
+enum AVX2 {
+    /// The 4 bytes at x in every 32-bit lane (`vpbroadcastd`).
+    @inline(__always)
+    static func broadcast(_ x: UnsafeRawPointer) -> SIMD4<Int64> {
+        unsafeBitCast(SIMD8<Int32>(repeating: x.loadUnaligned(as: Int32.self)), to: SIMD4<Int64>.self)
+    }
+
+    /// Unsigned bytes of w × signed bytes of x, adjacent pairs summed into 16-bit lanes.
+    @inline(__always)
+    static func products(_ w: SIMD4<Int64>, _ x: SIMD4<Int64>) -> SIMD16<Int16> {
+        unsafeBitCast(_mm256_maddubs_epi16(w, x), to: SIMD16<Int16>.self)
+    }
+
+    /// Unsigned bytes of w × the 4 signed bytes at x, broadcast: row r in lanes 2r and 2r + 1.
+    @inline(__always)
+    static func products(_ w: SIMD4<Int64>, _ x: UnsafeRawPointer) -> SIMD16<Int16> { products(w, broadcast(x)) }
+
+    /// Each row's two 16-bit lanes added into its 32-bit lane (`vpmaddwd` by ones).
+    @inline(__always)
+    static func widen(_ s: SIMD16<Int16>) -> SIMD8<Int32> {
+        let ones = unsafeBitCast(SIMD16<Int16>(repeating: 1), to: SIMD4<Int64>.self)
+        return unsafeBitCast(_mm256_madd_epi16(unsafeBitCast(s, to: SIMD4<Int64>.self), ones), to: SIMD8<Int32>.self)
+    }
+
+    /// Σ signed weight · activation over one chunk, per row; `stored` holds weight + 128 (Q8_0).
+    @inline(__always)
+    static func signedChunk(_ stored: SIMD4<Int64>, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        let signed = stored ^ SIMD4<Int64>(repeating: Int64(bitPattern: 0x8080_8080_8080_8080))
+        return widen(products(_mm256_abs_epi8(signed), _mm256_sign_epi8(broadcast(x), signed)))
+    }
+
+    @inline(__always)
+    static func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> { _mm256_cvtepi32_ps(unsafeBitCast(v, to: SIMD4<Int64>.self)) }
+
+    /// 8 half floats at p, converted (`vcvtph2ps`, F16C).
+    @inline(__always)
+    static func halves(_ p: UnsafeRawPointer) -> SIMD8<Float> { _mm256_cvtph_ps(p.loadUnaligned(as: SIMD2<Int64>.self)) }
+
+    /// Q4 nibble vectors at `q`: vector p gives chunk p (low nibbles) and chunk p + 4 (high).
+    @inline(__always)
+    static func nibbleOperands(_ q: UnsafeRawPointer) -> AVX2Operands {
+        let mask = unsafeBitCast(SIMD32<UInt8>(repeating: 0x0F), to: SIMD4<Int64>.self)
+        let v0 = q.loadUnaligned(as: SIMD4<Int64>.self), v1 = q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self)
+        let v2 = q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), v3 = q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self)
+        return AVX2Operands(c0: v0 & mask, c1: v1 & mask, c2: v2 & mask, c3: v3 & mask,
+                            c4: (v0 &>> 4) & mask, c5: (v1 &>> 4) & mask, c6: (v2 &>> 4) & mask, c7: (v3 &>> 4) & mask)
+    }
+
+    /// Q5 operands: the nibble operands with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
+    @inline(__always)
+    static func fiveBitOperands(_ q: UnsafeRawPointer) -> AVX2Operands {
+        var o = nibbleOperands(q)
+        let h = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
+        let bit4 = unsafeBitCast(SIMD32<UInt8>(repeating: 0x10), to: SIMD4<Int64>.self)
+        o.c0 |= (h &<< 4) & bit4; o.c1 |= (h &<< 3) & bit4; o.c2 |= (h &<< 2) & bit4; o.c3 |= (h &<< 1) & bit4
+        o.c4 |= h & bit4; o.c5 |= (h &>> 1) & bit4; o.c6 |= (h &>> 2) & bit4; o.c7 |= (h &>> 3) & bit4
+        return o
+    }
+
+    /// Σ over a block of nibble · activation byte, per row: all 8 chunks summed in 16 bits.
+    @inline(__always)
+    static func nibbleDot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        let s = (products(o.c0, x) &+ products(o.c1, x + 4)) &+ (products(o.c2, x + 8) &+ products(o.c3, x + 12))
+        let t = (products(o.c4, x + 16) &+ products(o.c5, x + 20)) &+ (products(o.c6, x + 24) &+ products(o.c7, x + 28))
+        return widen(s &+ t)
+    }
+
+    /// The same for five-bit quants: 4 chunks per widening.
+    @inline(__always)
+    static func fiveBitDot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        let s = (products(o.c0, x) &+ products(o.c1, x + 4)) &+ (products(o.c2, x + 8) &+ products(o.c3, x + 12))
+        let t = (products(o.c4, x + 16) &+ products(o.c5, x + 20)) &+ (products(o.c6, x + 24) &+ products(o.c7, x + 28))
+        return widen(s) &+ widen(t)
+    }
+}
+
+protocol AVX2Tile {
+    static var tileBytes: Int { get }
+    static func operands(_ t: UnsafeRawPointer) -> AVX2Operands
+    /// Σ over the block of the kernel's quant · activation byte, per row (activation block at x).
+    static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32>
+    /// acc += this block's contribution, given the tile, isum, dx and sx.
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float)
+}
+
+enum AVX2Q4_0: AVX2Tile {
+    static var tileBytes: Int { 144 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.nibbleOperands(t + 16) }
+    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(AVX2.halves(t), SIMD8<Float>(repeating: -8 * sx).addingProduct(AVX2.toFloat(isum), dx))
+    }
+}
+
+enum AVX2Q4_1: AVX2Tile {
+    static var tileBytes: Int { 160 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.nibbleOperands(t + 32) }
+    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(AVX2.halves(t), AVX2.toFloat(isum) * dx)
+        acc.addProduct(AVX2.halves(t + 16), SIMD8<Float>(repeating: sx))
+    }
+}
+
+/// Q8_0: the operands are the stored bytes (weight + 128); `dot` gives Σ weight · x itself.
+enum AVX2Q8_0: AVX2Tile {
+    static var tileBytes: Int { 272 }
+    @inline(__always)
+    static func operands(_ t: UnsafeRawPointer) -> AVX2Operands {
+        let q = t + 16
+        return AVX2Operands(c0: q.loadUnaligned(as: SIMD4<Int64>.self), c1: q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self),
+                            c2: q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), c3: q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self),
+                            c4: q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self), c5: q.loadUnaligned(fromByteOffset: 160, as: SIMD4<Int64>.self),
+                            c6: q.loadUnaligned(fromByteOffset: 192, as: SIMD4<Int64>.self), c7: q.loadUnaligned(fromByteOffset: 224, as: SIMD4<Int64>.self))
+    }
+    @inline(__always)
+    static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+        let s = (AVX2.signedChunk(o.c0, x) &+ AVX2.signedChunk(o.c1, x + 4)) &+ (AVX2.signedChunk(o.c2, x + 8) &+ AVX2.signedChunk(o.c3, x + 12))
+        let t = (AVX2.signedChunk(o.c4, x + 16) &+ AVX2.signedChunk(o.c5, x + 20)) &+ (AVX2.signedChunk(o.c6, x + 24) &+ AVX2.signedChunk(o.c7, x + 28))
+        return s &+ t
+    }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(AVX2.halves(t), AVX2.toFloat(isum) * dx)
+    }
+}
+
+enum AVX2Q5_0: AVX2Tile {
+    static var tileBytes: Int { 176 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.fiveBitOperands(t + 16) }
+    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(AVX2.halves(t), SIMD8<Float>(repeating: -16 * sx).addingProduct(AVX2.toFloat(isum), dx))
+    }
+}
+
+enum AVX2Q5_1: AVX2Tile {
+    static var tileBytes: Int { 192 }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.fiveBitOperands(t + 32) }
+    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
+    @inline(__always)
+    static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+        acc.addProduct(AVX2.halves(t), AVX2.toFloat(isum) * dx)
+        acc.addProduct(AVX2.halves(t + 16), SIMD8<Float>(repeating: sx))
+    }
+}
+
+enum AVX2Kernels {
+    static func multiply(_ encoding: WeightEncoding, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
+                         values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                         halfSums: UnsafePointer<Float>?, rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        switch encoding {
+        case .q4_K: AVX2KQuant.multiplyQ4K(w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q6_K:
+            guard let halfSums else { preconditionFailure("Q6_K tiles need the activations' half sums") }
+            AVX2KQuant.multiplyQ6K(w, groups: groups, columns: k, values: values, scales: scales, halfSums: halfSums, rows: n, into: y, ldy: ldy)
+        case .q4_0: multiply(AVX2Q4_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q4_1: multiply(AVX2Q4_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q8_0: multiply(AVX2Q8_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q5_0: multiply(AVX2Q5_0.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        case .q5_1: multiply(AVX2Q5_1.self, w, groups: groups, columns: k, values: values, scales: scales, sums: sums, rows: n, into: y, ldy: ldy)
+        default: break
+        }
+    }
+
+    static func multiply<T: AVX2Tile>(_: T.Type, _ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int,
+                                      values: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                                      rows n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let nb = k / 32
+        for g in groups {
+            let tiles = w + g * nb * T.tileBytes
+            var i = 0
+            while i + 4 <= n {
+                rows4(T.self, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                row1(T.self, tiles, blocks: nb, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8)
+                i += 1
+            }
+        }
+    }
+
+    /// One group's 8 rows · one activation row (decode).
+    @inline(__always)
+    static func row1<T: AVX2Tile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, _ x: UnsafePointer<Int8>,
+                                  _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        var acc = SIMD8<Float>()
+        var t = tiles
+        for b in 0..<nb {
+            T.accumulate(&acc, t, T.dot(T.operands(t), UnsafeRawPointer(x + b * 32)), dx: dx[b], sx: sx[b])
+            t += T.tileBytes
+        }
+        UnsafeMutableRawPointer(y).storeBytes(of: acc, as: SIMD8<Float>.self)
+    }
+
+    /// One group's 8 rows · four activation rows (`k` bytes apart): the operands are unpacked
+    /// once per tile and shared by the four.
+    @inline(__always)
+    static func rows4<T: AVX2Tile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+                                   _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var t = tiles
+        let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
+        for b in 0..<nb {
+            let ops = T.operands(t)
+            let o = b * 32
+            T.accumulate(&a0, t, T.dot(ops, x0 + o), dx: dx[b], sx: sx[b])
+            T.accumulate(&a1, t, T.dot(ops, x1 + o), dx: dx[b + nb], sx: sx[b + nb])
+            T.accumulate(&a2, t, T.dot(ops, x2 + o), dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
+            T.accumulate(&a3, t, T.dot(ops, x3 + o), dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
+            t += T.tileBytes
+        }
+        KQuantTiles.storeRows(a0, a1, a2, a3, 4, y, ldy)
+    }
+}
+#endif

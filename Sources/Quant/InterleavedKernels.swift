@@ -10,7 +10,8 @@ import LLMBase
 ///
 ///   Q4_0:  dw·(dx·isum − 8·sx)        (quants are the nibbles; the weight is nibble − 8)
 ///   Q4_1:  dw·dx·isum + mw·sx
-///   Q8_0:  dw·(dx·isum − 128·sx)      (quants are stored as weight + 128)
+///   Q8_0:  dw·(dx·isum − 128·sx)      (quants are stored as weight + 128; the AVX2 kernel sums
+///                                      the signed weights instead, so dw·dx·isum)
 ///   Q5_0:  dw·(dx·isum − 16·sx)       (quants are the five-bit values; the weight is value − 16)
 ///   Q5_1:  dw·dx·isum + mw·sx
 ///

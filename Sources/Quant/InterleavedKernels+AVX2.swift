@@ -25,13 +25,8 @@ import LLMBase
 // 4 accumulators and the widening constant), not eight as with VNNI.
 // Machine code checked with objdump (BENCHMARKS.md, "AVX2 kernels").
 
-/// The 8 chunk operands of one tile: chunk c holds weights 4c..<4c+4 of each of the 8 rows.
-struct AVX2Operands {
-    var c0, c1, c2, c3, c4, c5, c6, c7: SIMD4<Int64>
-}
-
-/// The instruction-level helpers, in a namespace of their own: the VNNI file, compiled beside
-/// this one on AVX-512 hosts, has free functions of the same names.
+/// The instruction-level helpers; the operands' unpacking and the conversions are shared with the
+/// VNNI kernels (TileOperands+x86.swift).
 enum AVX2 {
     /// The 4 bytes at x in every 32-bit lane (`vpbroadcastd`).
     @inline(__always)
@@ -63,37 +58,9 @@ enum AVX2 {
         return widen(products(_mm256_abs_epi8(signed), _mm256_sign_epi8(broadcast(x), signed)))
     }
 
-    @inline(__always)
-    static func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> { _mm256_cvtepi32_ps(unsafeBitCast(v, to: SIMD4<Int64>.self)) }
-
-    /// 8 half floats at p, converted (`vcvtph2ps`, F16C).
-    @inline(__always)
-    static func halves(_ p: UnsafeRawPointer) -> SIMD8<Float> { _mm256_cvtph_ps(p.loadUnaligned(as: SIMD2<Int64>.self)) }
-
-    /// Q4 nibble vectors at `q`: vector p gives chunk p (low nibbles) and chunk p + 4 (high).
-    @inline(__always)
-    static func nibbleOperands(_ q: UnsafeRawPointer) -> AVX2Operands {
-        let mask = unsafeBitCast(SIMD32<UInt8>(repeating: 0x0F), to: SIMD4<Int64>.self)
-        let v0 = q.loadUnaligned(as: SIMD4<Int64>.self), v1 = q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self)
-        let v2 = q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), v3 = q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self)
-        return AVX2Operands(c0: v0 & mask, c1: v1 & mask, c2: v2 & mask, c3: v3 & mask,
-                            c4: (v0 &>> 4) & mask, c5: (v1 &>> 4) & mask, c6: (v2 &>> 4) & mask, c7: (v3 &>> 4) & mask)
-    }
-
-    /// Q5 operands: the nibble operands with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
-    @inline(__always)
-    static func fiveBitOperands(_ q: UnsafeRawPointer) -> AVX2Operands {
-        var o = nibbleOperands(q)
-        let h = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
-        let bit4 = unsafeBitCast(SIMD32<UInt8>(repeating: 0x10), to: SIMD4<Int64>.self)
-        o.c0 |= (h &<< 4) & bit4; o.c1 |= (h &<< 3) & bit4; o.c2 |= (h &<< 2) & bit4; o.c3 |= (h &<< 1) & bit4
-        o.c4 |= h & bit4; o.c5 |= (h &>> 1) & bit4; o.c6 |= (h &>> 2) & bit4; o.c7 |= (h &>> 3) & bit4
-        return o
-    }
-
     /// Σ over a block of nibble · activation byte, per row: all 8 chunks summed in 16 bits.
     @inline(__always)
-    static func nibbleDot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+    static func nibbleDot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
         let s = (products(o.c0, x) &+ products(o.c1, x + 4)) &+ (products(o.c2, x + 8) &+ products(o.c3, x + 12))
         let t = (products(o.c4, x + 16) &+ products(o.c5, x + 20)) &+ (products(o.c6, x + 24) &+ products(o.c7, x + 28))
         return widen(s &+ t)
@@ -101,7 +68,7 @@ enum AVX2 {
 
     /// The same for five-bit quants: 4 chunks per widening.
     @inline(__always)
-    static func fiveBitDot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+    static func fiveBitDot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
         let s = (products(o.c0, x) &+ products(o.c1, x + 4)) &+ (products(o.c2, x + 8) &+ products(o.c3, x + 12))
         let t = (products(o.c4, x + 16) &+ products(o.c5, x + 20)) &+ (products(o.c6, x + 24) &+ products(o.c7, x + 28))
         return widen(s) &+ widen(t)
@@ -110,31 +77,31 @@ enum AVX2 {
 
 protocol AVX2Tile {
     static var tileBytes: Int { get }
-    static func operands(_ t: UnsafeRawPointer) -> AVX2Operands
+    static func operands(_ t: UnsafeRawPointer) -> TileOperands
     /// Σ over the block of the kernel's quant · activation byte, per row (activation block at x).
-    static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32>
+    static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32>
     /// acc += this block's contribution, given the tile, isum, dx and sx.
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float)
 }
 
 enum AVX2Q4_0: AVX2Tile {
     static var tileBytes: Int { 144 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.nibbleOperands(t + 16) }
-    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .nibbles(t + 16) }
+    @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(AVX2.halves(t), SIMD8<Float>(repeating: -8 * sx).addingProduct(AVX2.toFloat(isum), dx))
+        acc.addProduct(halves(t), SIMD8<Float>(repeating: -8 * sx).addingProduct(toFloat(isum), dx))
     }
 }
 
 enum AVX2Q4_1: AVX2Tile {
     static var tileBytes: Int { 160 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.nibbleOperands(t + 32) }
-    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .nibbles(t + 32) }
+    @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(AVX2.halves(t), AVX2.toFloat(isum) * dx)
-        acc.addProduct(AVX2.halves(t + 16), SIMD8<Float>(repeating: sx))
+        acc.addProduct(halves(t), toFloat(isum) * dx)
+        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
     }
 }
 
@@ -142,43 +109,43 @@ enum AVX2Q4_1: AVX2Tile {
 enum AVX2Q8_0: AVX2Tile {
     static var tileBytes: Int { 272 }
     @inline(__always)
-    static func operands(_ t: UnsafeRawPointer) -> AVX2Operands {
+    static func operands(_ t: UnsafeRawPointer) -> TileOperands {
         let q = t + 16
-        return AVX2Operands(c0: q.loadUnaligned(as: SIMD4<Int64>.self), c1: q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self),
+        return TileOperands(c0: q.loadUnaligned(as: SIMD4<Int64>.self), c1: q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self),
                             c2: q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), c3: q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self),
                             c4: q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self), c5: q.loadUnaligned(fromByteOffset: 160, as: SIMD4<Int64>.self),
                             c6: q.loadUnaligned(fromByteOffset: 192, as: SIMD4<Int64>.self), c7: q.loadUnaligned(fromByteOffset: 224, as: SIMD4<Int64>.self))
     }
     @inline(__always)
-    static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
+    static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> {
         let s = (AVX2.signedChunk(o.c0, x) &+ AVX2.signedChunk(o.c1, x + 4)) &+ (AVX2.signedChunk(o.c2, x + 8) &+ AVX2.signedChunk(o.c3, x + 12))
         let t = (AVX2.signedChunk(o.c4, x + 16) &+ AVX2.signedChunk(o.c5, x + 20)) &+ (AVX2.signedChunk(o.c6, x + 24) &+ AVX2.signedChunk(o.c7, x + 28))
         return s &+ t
     }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(AVX2.halves(t), AVX2.toFloat(isum) * dx)
+        acc.addProduct(halves(t), toFloat(isum) * dx)
     }
 }
 
 enum AVX2Q5_0: AVX2Tile {
     static var tileBytes: Int { 176 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.fiveBitOperands(t + 16) }
-    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .fiveBits(t + 16) }
+    @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(AVX2.halves(t), SIMD8<Float>(repeating: -16 * sx).addingProduct(AVX2.toFloat(isum), dx))
+        acc.addProduct(halves(t), SIMD8<Float>(repeating: -16 * sx).addingProduct(toFloat(isum), dx))
     }
 }
 
 enum AVX2Q5_1: AVX2Tile {
     static var tileBytes: Int { 192 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> AVX2Operands { AVX2.fiveBitOperands(t + 32) }
-    @inline(__always) static func dot(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .fiveBits(t + 32) }
+    @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(AVX2.halves(t), AVX2.toFloat(isum) * dx)
-        acc.addProduct(AVX2.halves(t + 16), SIMD8<Float>(repeating: sx))
+        acc.addProduct(halves(t), toFloat(isum) * dx)
+        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
     }
 }
 

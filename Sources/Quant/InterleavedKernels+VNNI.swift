@@ -14,10 +14,8 @@ import LLMBase
 // FMAs. The weight operands are unpacked once per tile and shared by up to 8 activation rows.
 // Machine code checked with objdump (BENCHMARKS.md, "Machine code of the hot kernels").
 
-/// The 8 chunk operands of one tile: chunk c holds weights 4c..<4c+4 of each of the 8 rows.
-struct TileOperands {
-    var c0, c1, c2, c3, c4, c5, c6, c7: SIMD4<Int64>
-
+/// `TileOperands` (TileOperands+x86.swift) on `vpdpbusd`.
+extension TileOperands {
     /// Σ over the block of quant · activation byte, per row (activation block at `x`).
     @inline(__always)
     func dot(_ x: UnsafeRawPointer) -> SIMD8<Int32> {
@@ -42,13 +40,6 @@ func dpbusd(_ acc: SIMD4<Int64>, _ w: SIMD4<Int64>, _ x: UnsafeRawPointer) -> SI
     // compiles to the plain instruction.
     return _mm256_mask_dpbusd_epi32(acc, 0xFF, w, broadcast)
 }
-
-@inline(__always)
-func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> { _mm256_cvtepi32_ps(unsafeBitCast(v, to: SIMD4<Int64>.self)) }
-
-/// 8 half floats at p, converted.
-@inline(__always)
-func halves(_ p: UnsafeRawPointer) -> SIMD8<Float> { _mm256_cvtph_ps(p.loadUnaligned(as: SIMD2<Int64>.self)) }
 
 protocol VNNITile {
     static var tileBytes: Int { get }
@@ -109,7 +100,7 @@ func pair(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer, _ offset: Int) -> SIMD8<
 }
 
 extension VNNITile {
-    /// Two groups' Q4 nibble vectors at `p` and `q`, as `nibbleOperands`.
+    /// Two groups' Q4 nibble vectors at `p` and `q`, as `TileOperands.nibbles`.
     @inline(__always)
     static func nibbleOperands(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> PairOperands {
         let mask = unsafeBitCast(SIMD64<UInt8>(repeating: 0x0F), to: SIMD8<Int64>.self)
@@ -117,21 +108,11 @@ extension VNNITile {
         return PairOperands(c0: v0 & mask, c1: v1 & mask, c2: v2 & mask, c3: v3 & mask,
                             c4: (v0 &>> 4) & mask, c5: (v1 &>> 4) & mask, c6: (v2 &>> 4) & mask, c7: (v3 &>> 4) & mask)
     }
-
-    /// Q4 nibble vectors at `q`: vector p gives chunk p (low nibbles) and chunk p + 4 (high).
-    @inline(__always)
-    static func nibbleOperands(_ q: UnsafeRawPointer) -> TileOperands {
-        let mask = unsafeBitCast(SIMD32<UInt8>(repeating: 0x0F), to: SIMD4<Int64>.self)
-        let v0 = q.loadUnaligned(as: SIMD4<Int64>.self), v1 = q.loadUnaligned(fromByteOffset: 32, as: SIMD4<Int64>.self)
-        let v2 = q.loadUnaligned(fromByteOffset: 64, as: SIMD4<Int64>.self), v3 = q.loadUnaligned(fromByteOffset: 96, as: SIMD4<Int64>.self)
-        return TileOperands(c0: v0 & mask, c1: v1 & mask, c2: v2 & mask, c3: v3 & mask,
-                            c4: (v0 &>> 4) & mask, c5: (v1 &>> 4) & mask, c6: (v2 &>> 4) & mask, c7: (v3 &>> 4) & mask)
-    }
 }
 
 enum VNNIQ4_0: VNNITile {
     static var tileBytes: Int { 144 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { nibbleOperands(t + 16) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .nibbles(t + 16) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         let inner = SIMD8<Float>(repeating: -8 * sx).addingProduct(toFloat(isum), dx)
@@ -150,7 +131,7 @@ enum VNNIQ4_0: VNNITile {
 
 enum VNNIQ4_1: VNNITile {
     static var tileBytes: Int { 160 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { nibbleOperands(t + 32) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .nibbles(t + 32) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         acc.addProduct(halves(t), toFloat(isum) * dx)
@@ -202,16 +183,6 @@ enum VNNIQ8_0: VNNITile {
 /// Five-bit tiles: Q4's nibble operands with chunk c's fifth bits, (h >> c) & 1, moved to bit 4.
 extension VNNITile {
     @inline(__always)
-    static func fiveBitOperands(_ q: UnsafeRawPointer) -> TileOperands {
-        var o = nibbleOperands(q)
-        let h = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
-        let bit4 = unsafeBitCast(SIMD32<UInt8>(repeating: 0x10), to: SIMD4<Int64>.self)
-        o.c0 |= (h &<< 4) & bit4; o.c1 |= (h &<< 3) & bit4; o.c2 |= (h &<< 2) & bit4; o.c3 |= (h &<< 1) & bit4
-        o.c4 |= h & bit4; o.c5 |= (h &>> 1) & bit4; o.c6 |= (h &>> 2) & bit4; o.c7 |= (h &>> 3) & bit4
-        return o
-    }
-
-    @inline(__always)
     static func fiveBitOperands(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> PairOperands {
         var o = nibbleOperands(p, q)
         let h = pair(p, q, 128)
@@ -224,7 +195,7 @@ extension VNNITile {
 
 enum VNNIQ5_0: VNNITile {
     static var tileBytes: Int { 176 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { fiveBitOperands(t + 16) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .fiveBits(t + 16) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         let inner = SIMD8<Float>(repeating: -16 * sx).addingProduct(toFloat(isum), dx)
@@ -243,7 +214,7 @@ enum VNNIQ5_0: VNNITile {
 
 enum VNNIQ5_1: VNNITile {
     static var tileBytes: Int { 192 }
-    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { fiveBitOperands(t + 32) }
+    @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .fiveBits(t + 32) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
         acc.addProduct(halves(t), toFloat(isum) * dx)

@@ -8,34 +8,10 @@ import LLMBase
 // operands and the 8 rows' scales are shared by up to four activation rows.
 
 extension AVX2 {
-    /// Byte `index` of each 32-bit lane, as 8 floats.
-    @inline(__always)
-    static func laneByte(_ v: SIMD8<UInt32>, _ index: Int) -> SIMD8<Float> {
-        _mm256_cvtepi32_ps(unsafeBitCast((v &>> UInt32(8 * index)) & 0xFF, to: SIMD4<Int64>.self))
-    }
-
-    /// 8 signed bytes at p as 8 floats.
-    @inline(__always)
-    static func signedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(SIMD2<Int64>(Int64(bitPattern: p.loadUnaligned(as: UInt64.self)), 0)))
-    }
-
-    /// Q6_K operands: the nibble operands with the top two bits of chunk c moved to bits 4–5.
-    @inline(__always)
-    static func sixBitOperands(_ q: UnsafeRawPointer) -> AVX2Operands {
-        var o = nibbleOperands(q)
-        let h0 = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
-        let h1 = q.loadUnaligned(fromByteOffset: 160, as: SIMD4<Int64>.self)
-        let top = unsafeBitCast(SIMD32<UInt8>(repeating: 0x30), to: SIMD4<Int64>.self)
-        o.c0 |= (h0 &<< 4) & top; o.c1 |= (h0 &<< 2) & top; o.c2 |= h0 & top; o.c3 |= (h0 &>> 2) & top
-        o.c4 |= (h1 &<< 4) & top; o.c5 |= (h1 &<< 2) & top; o.c6 |= h1 & top; o.c7 |= (h1 &>> 2) & top
-        return o
-    }
-
     /// Σ six-bit quant · activation byte over weights 0…15 and 16…31, per row: two chunks per
     /// widening.
     @inline(__always)
-    static func sixBitDotHalves(_ o: AVX2Operands, _ x: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>) {
+    static func sixBitDotHalves(_ o: TileOperands, _ x: UnsafeRawPointer) -> (SIMD8<Int32>, SIMD8<Int32>) {
         let lo = widen(products(o.c0, x) &+ products(o.c1, x + 4)) &+ widen(products(o.c2, x + 8) &+ products(o.c3, x + 12))
         let hi = widen(products(o.c4, x + 16) &+ products(o.c5, x + 20)) &+ widen(products(o.c6, x + 24) &+ products(o.c7, x + 28))
         return (lo, hi)
@@ -70,30 +46,21 @@ enum AVX2KQuant {
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
         for b in 0..<nb {
             let t = tiles + b * 1152
-            let d = AVX2.halves(t), dmin = AVX2.halves(t + 16)
-            // The 8 rows' packed 6-bit scales and minimums (get_scale_min_k4), a row per lane:
-            // sub-blocks 0–3 in the bytes of scLo/mLo, 4–7 in those of scHi/mHi.
-            let w0 = t.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self)
-            let w1 = t.loadUnaligned(fromByteOffset: 64, as: SIMD8<UInt32>.self)
-            let w2 = t.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
-            let low6 = SIMD8<UInt32>(repeating: 0x3F3F_3F3F), low4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
-            let top2 = SIMD8<UInt32>(repeating: 0x0303_0303)
-            let scLo = w0 & low6, mLo = w1 & low6
-            let scHi = (w2 & low4) | (((w0 &>> 6) & top2) &<< 4)
-            let mHi = ((w2 &>> 4) & low4) | (((w1 &>> 6) & top2) &<< 4)
+            let d = halves(t), dmin = halves(t + 16)
+            let (scLo, mLo, scHi, mHi) = q4kScalesAndMinimums(t)
             for s in 0..<8 {
-                let ops = AVX2.nibbleOperands(t + 128 + 128 * s)
-                let scale = d * AVX2.laneByte(s < 4 ? scLo : scHi, s % 4)
-                let minimum = dmin * AVX2.laneByte(s < 4 ? mLo : mHi, s % 4)
+                let ops = TileOperands.nibbles(t + 128 + 128 * s)
+                let scale = d * laneByte(s < 4 ? scLo : scHi, s % 4)
+                let minimum = dmin * laneByte(s < 4 ? mLo : mHi, s % 4)
                 let blk = b * 8 + s, o = blk * 32
-                a0.addProduct(scale, AVX2.toFloat(AVX2.nibbleDot(ops, x0 + o)) * dx[blk])
+                a0.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x0 + o)) * dx[blk])
                 a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
                 if count == 4 {
-                    a1.addProduct(scale, AVX2.toFloat(AVX2.nibbleDot(ops, x1 + o)) * dx[blk + n32])
+                    a1.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x1 + o)) * dx[blk + n32])
                     a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
-                    a2.addProduct(scale, AVX2.toFloat(AVX2.nibbleDot(ops, x2 + o)) * dx[blk + 2 * n32])
+                    a2.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x2 + o)) * dx[blk + 2 * n32])
                     a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
-                    a3.addProduct(scale, AVX2.toFloat(AVX2.nibbleDot(ops, x3 + o)) * dx[blk + 3 * n32])
+                    a3.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x3 + o)) * dx[blk + 3 * n32])
                     a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
                 }
             }
@@ -123,8 +90,8 @@ enum AVX2KQuant {
     @inline(__always)
     static func q6kAccumulate(_ acc: inout SIMD8<Float>, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>,
                               _ sums: (SIMD8<Int32>, SIMD8<Int32>), dx: Float, h0: Float, h1: Float) {
-        acc.addProduct(s0, SIMD8<Float>(repeating: -32 * h0).addingProduct(AVX2.toFloat(sums.0), dx))
-        acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(AVX2.toFloat(sums.1), dx))
+        acc.addProduct(s0, SIMD8<Float>(repeating: -32 * h0).addingProduct(toFloat(sums.0), dx))
+        acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(toFloat(sums.1), dx))
     }
 
     @inline(__always)
@@ -135,10 +102,10 @@ enum AVX2KQuant {
         let x0 = UnsafeRawPointer(x), x1 = x0 + k, x2 = x1 + k, x3 = x2 + k
         for b in 0..<nb {
             let t = tiles + b * 1680
-            let d = AVX2.halves(t)
+            let d = halves(t)
             for a in 0..<8 {
-                let ops = AVX2.sixBitOperands(t + 144 + 192 * a)
-                let s0 = d * AVX2.signedBytes(t + 16 + 16 * a), s1 = d * AVX2.signedBytes(t + 24 + 16 * a)
+                let ops = TileOperands.sixBits(t + 144 + 192 * a)
+                let s0 = d * signedBytes(t + 16 + 16 * a), s1 = d * signedBytes(t + 24 + 16 * a)
                 let blk = b * 8 + a, o = blk * 32
                 q6kAccumulate(&a0, s0, s1, AVX2.sixBitDotHalves(ops, x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
                 if count == 4 {

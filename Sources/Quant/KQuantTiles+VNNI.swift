@@ -8,18 +8,6 @@ import LLMBase
 // super-block half × sub-block integer, widened from 8 consecutive bytes — and one or two FMAs.
 // The operands and scales of a block are shared by the activation rows of a tile (up to 8).
 
-/// Byte `index` of each 32-bit lane, as 8 floats.
-@inline(__always)
-func laneByte(_ v: SIMD8<UInt32>, _ index: Int) -> SIMD8<Float> {
-    _mm256_cvtepi32_ps(unsafeBitCast((v &>> UInt32(8 * index)) & 0xFF, to: SIMD4<Int64>.self))
-}
-
-/// 8 signed bytes at p as 8 floats.
-@inline(__always)
-func signedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
-    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(SIMD2<Int64>(Int64(bitPattern: p.loadUnaligned(as: UInt64.self)), 0)))
-}
-
 extension TileOperands {
     /// Σ quant · activation byte over weights 0…15 (chunks 0–3) and 16…31 (chunks 4–7), per row.
     @inline(__always)
@@ -38,18 +26,6 @@ extension TileOperands {
 }
 
 enum VNNIKQuant {
-    /// Q6_K operands: Q4's nibble operands with the top two bits of chunk c moved to bits 4–5.
-    @inline(__always)
-    static func sixBitOperands(_ q: UnsafeRawPointer) -> TileOperands {
-        var o = VNNIQ4_0.nibbleOperands(q)
-        let h0 = q.loadUnaligned(fromByteOffset: 128, as: SIMD4<Int64>.self)
-        let h1 = q.loadUnaligned(fromByteOffset: 160, as: SIMD4<Int64>.self)
-        let top = unsafeBitCast(SIMD32<UInt8>(repeating: 0x30), to: SIMD4<Int64>.self)
-        o.c0 |= (h0 &<< 4) & top; o.c1 |= (h0 &<< 2) & top; o.c2 |= h0 & top; o.c3 |= (h0 &>> 2) & top
-        o.c4 |= (h1 &<< 4) & top; o.c5 |= (h1 &<< 2) & top; o.c6 |= h1 & top; o.c7 |= (h1 &>> 2) & top
-        return o
-    }
-
     static func multiplyQ4K(_ w: UnsafeRawPointer, groups: Range<Int>, columns k: Int, values: UnsafePointer<Int8>,
                             scales: UnsafePointer<Float>, sums: UnsafePointer<Float>, rows n: Int,
                             into y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -85,18 +61,9 @@ enum VNNIKQuant {
         for b in 0..<nb {
             let t = tiles + b * 1152
             let d = halves(t), dmin = halves(t + 16)
-            // The 8 rows' packed 6-bit scales and minimums (get_scale_min_k4), a row per lane:
-            // sub-blocks 0–3 in the bytes of scLo/mLo, 4–7 in those of scHi/mHi.
-            let w0 = t.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self)
-            let w1 = t.loadUnaligned(fromByteOffset: 64, as: SIMD8<UInt32>.self)
-            let w2 = t.loadUnaligned(fromByteOffset: 96, as: SIMD8<UInt32>.self)
-            let low6 = SIMD8<UInt32>(repeating: 0x3F3F_3F3F), low4 = SIMD8<UInt32>(repeating: 0x0F0F_0F0F)
-            let top2 = SIMD8<UInt32>(repeating: 0x0303_0303)
-            let scLo = w0 & low6, mLo = w1 & low6
-            let scHi = (w2 & low4) | (((w0 &>> 6) & top2) &<< 4)
-            let mHi = ((w2 &>> 4) & low4) | (((w1 &>> 6) & top2) &<< 4)
+            let (scLo, mLo, scHi, mHi) = q4kScalesAndMinimums(t)
             for s in 0..<8 {
-                let ops = VNNIQ4_0.nibbleOperands(t + 128 + 128 * s)
+                let ops = TileOperands.nibbles(t + 128 + 128 * s)
                 let scale = d * laneByte(s < 4 ? scLo : scHi, s % 4), minimum = dmin * laneByte(s < 4 ? mLo : mHi, s % 4)
                 let blk = b * 8 + s, o = blk * 32
                 a0.addProduct(scale, toFloat(ops.dot(x0 + o)) * dx[blk])
@@ -167,7 +134,7 @@ enum VNNIKQuant {
             let t = tiles + b * 1680
             let d = halves(t)
             for a in 0..<8 {
-                let ops = sixBitOperands(t + 144 + 192 * a)
+                let ops = TileOperands.sixBits(t + 144 + 192 * a)
                 let s0 = d * signedBytes(t + 16 + 16 * a), s1 = d * signedBytes(t + 24 + 16 * a)
                 let blk = b * 8 + a, o = blk * 32
                 q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])

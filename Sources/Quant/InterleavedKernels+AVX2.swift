@@ -90,7 +90,7 @@ enum AVX2Q4_0: AVX2Tile {
     @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(halves(t), SIMD8<Float>(repeating: -8 * sx).addingProduct(toFloat(isum), dx))
+        accumulateOffsetBlock(&acc, t, isum, dx: dx, sx: sx, offset: 8)
     }
 }
 
@@ -100,8 +100,7 @@ enum AVX2Q4_1: AVX2Tile {
     @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.nibbleDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(halves(t), toFloat(isum) * dx)
-        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+        accumulateMinimumBlock(&acc, t, isum, dx: dx, sx: sx)
     }
 }
 
@@ -134,7 +133,7 @@ enum AVX2Q5_0: AVX2Tile {
     @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(halves(t), SIMD8<Float>(repeating: -16 * sx).addingProduct(toFloat(isum), dx))
+        accumulateOffsetBlock(&acc, t, isum, dx: dx, sx: sx, offset: 16)
     }
 }
 
@@ -144,8 +143,7 @@ enum AVX2Q5_1: AVX2Tile {
     @inline(__always) static func dot(_ o: TileOperands, _ x: UnsafeRawPointer) -> SIMD8<Int32> { AVX2.fiveBitDot(o, x) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(halves(t), toFloat(isum) * dx)
-        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+        accumulateMinimumBlock(&acc, t, isum, dx: dx, sx: sx)
     }
 }
 

@@ -115,8 +115,7 @@ enum VNNIQ4_0: VNNITile {
     @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .nibbles(t + 16) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        let inner = SIMD8<Float>(repeating: -8 * sx).addingProduct(toFloat(isum), dx)
-        acc.addProduct(halves(t), inner)
+        accumulateOffsetBlock(&acc, t, isum, dx: dx, sx: sx, offset: 8)
     }
     @inline(__always)
     static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands { nibbleOperands(t0 + 16, t1 + 16) }
@@ -134,8 +133,7 @@ enum VNNIQ4_1: VNNITile {
     @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .nibbles(t + 32) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(halves(t), toFloat(isum) * dx)
-        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+        accumulateMinimumBlock(&acc, t, isum, dx: dx, sx: sx)
     }
     @inline(__always)
     static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands { nibbleOperands(t0 + 32, t1 + 32) }
@@ -162,8 +160,7 @@ enum VNNIQ8_0: VNNITile {
     }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        let inner = SIMD8<Float>(repeating: -128 * sx).addingProduct(toFloat(isum), dx)
-        acc.addProduct(halves(t), inner)
+        accumulateOffsetBlock(&acc, t, isum, dx: dx, sx: sx, offset: 128)
     }
     @inline(__always)
     static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands {
@@ -198,8 +195,7 @@ enum VNNIQ5_0: VNNITile {
     @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .fiveBits(t + 16) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        let inner = SIMD8<Float>(repeating: -16 * sx).addingProduct(toFloat(isum), dx)
-        acc.addProduct(halves(t), inner)
+        accumulateOffsetBlock(&acc, t, isum, dx: dx, sx: sx, offset: 16)
     }
     @inline(__always)
     static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands { fiveBitOperands(t0 + 16, t1 + 16) }
@@ -217,8 +213,7 @@ enum VNNIQ5_1: VNNITile {
     @inline(__always) static func operands(_ t: UnsafeRawPointer) -> TileOperands { .fiveBits(t + 32) }
     @inline(__always)
     static func accumulate(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
-        acc.addProduct(halves(t), toFloat(isum) * dx)
-        acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+        accumulateMinimumBlock(&acc, t, isum, dx: dx, sx: sx)
     }
     @inline(__always)
     static func operands(_ t0: UnsafeRawPointer, _ t1: UnsafeRawPointer) -> PairOperands { fiveBitOperands(t0 + 32, t1 + 32) }

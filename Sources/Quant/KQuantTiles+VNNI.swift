@@ -114,14 +114,6 @@ enum VNNIKQuant {
         }
     }
 
-    /// acc += s0·(dx·lo − 32·h0) + s1·(dx·hi − 32·h1) for one activation row's block.
-    @inline(__always)
-    static func q6kAccumulate(_ acc: inout SIMD8<Float>, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>,
-                              _ sums: (SIMD8<Int32>, SIMD8<Int32>), dx: Float, h0: Float, h1: Float) {
-        acc.addProduct(s0, SIMD8<Float>(repeating: -32 * h0).addingProduct(toFloat(sums.0), dx))
-        acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(toFloat(sums.1), dx))
-    }
-
     @inline(__always)
     static func q6kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
                         _ dx: UnsafePointer<Float>, _ hs: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -137,17 +129,17 @@ enum VNNIKQuant {
                 let ops = TileOperands.sixBits(t + 144 + 192 * a)
                 let s0 = d * signedBytes(t + 16 + 16 * a), s1 = d * signedBytes(t + 24 + 16 * a)
                 let blk = b * 8 + a, o = blk * 32
-                q6kAccumulate(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
+                accumulateQ6KBlock(&a0, s0, s1, ops.dotHalves(x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
                 if count >= 4 {
-                    q6kAccumulate(&a1, s0, s1, ops.dotHalves(x1 + o), dx: dx[blk + n32], h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
-                    q6kAccumulate(&a2, s0, s1, ops.dotHalves(x2 + o), dx: dx[blk + 2 * n32], h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
-                    q6kAccumulate(&a3, s0, s1, ops.dotHalves(x3 + o), dx: dx[blk + 3 * n32], h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
+                    accumulateQ6KBlock(&a1, s0, s1, ops.dotHalves(x1 + o), dx: dx[blk + n32], h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
+                    accumulateQ6KBlock(&a2, s0, s1, ops.dotHalves(x2 + o), dx: dx[blk + 2 * n32], h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
+                    accumulateQ6KBlock(&a3, s0, s1, ops.dotHalves(x3 + o), dx: dx[blk + 3 * n32], h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
                 }
                 if count == 8 {
-                    q6kAccumulate(&a4, s0, s1, ops.dotHalves(x4 + o), dx: dx[blk + 4 * n32], h0: hs[2 * (blk + 4 * n32)], h1: hs[2 * (blk + 4 * n32) + 1])
-                    q6kAccumulate(&a5, s0, s1, ops.dotHalves(x5 + o), dx: dx[blk + 5 * n32], h0: hs[2 * (blk + 5 * n32)], h1: hs[2 * (blk + 5 * n32) + 1])
-                    q6kAccumulate(&a6, s0, s1, ops.dotHalves(x6 + o), dx: dx[blk + 6 * n32], h0: hs[2 * (blk + 6 * n32)], h1: hs[2 * (blk + 6 * n32) + 1])
-                    q6kAccumulate(&a7, s0, s1, ops.dotHalves(x7 + o), dx: dx[blk + 7 * n32], h0: hs[2 * (blk + 7 * n32)], h1: hs[2 * (blk + 7 * n32) + 1])
+                    accumulateQ6KBlock(&a4, s0, s1, ops.dotHalves(x4 + o), dx: dx[blk + 4 * n32], h0: hs[2 * (blk + 4 * n32)], h1: hs[2 * (blk + 4 * n32) + 1])
+                    accumulateQ6KBlock(&a5, s0, s1, ops.dotHalves(x5 + o), dx: dx[blk + 5 * n32], h0: hs[2 * (blk + 5 * n32)], h1: hs[2 * (blk + 5 * n32) + 1])
+                    accumulateQ6KBlock(&a6, s0, s1, ops.dotHalves(x6 + o), dx: dx[blk + 6 * n32], h0: hs[2 * (blk + 6 * n32)], h1: hs[2 * (blk + 6 * n32) + 1])
+                    accumulateQ6KBlock(&a7, s0, s1, ops.dotHalves(x7 + o), dx: dx[blk + 7 * n32], h0: hs[2 * (blk + 7 * n32)], h1: hs[2 * (blk + 7 * n32) + 1])
                 }
             }
         }

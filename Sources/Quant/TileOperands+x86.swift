@@ -63,6 +63,28 @@ func signedBytes(_ p: UnsafeRawPointer) -> SIMD8<Float> {
     _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(SIMD2<Int64>(Int64(bitPattern: p.loadUnaligned(as: UInt64.self)), 0)))
 }
 
+/// One block's contribution to 8 rows: acc += dw·(dx·isum − offset·sx), the formats whose weight
+/// is the quant less an offset (Q4_0 8, Q5_0 16, Q8_0 128 on VNNI).
+@inline(__always)
+func accumulateOffsetBlock(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float, offset: Float) {
+    acc.addProduct(halves(t), SIMD8<Float>(repeating: -offset * sx).addingProduct(toFloat(isum), dx))
+}
+
+/// One block's contribution to 8 rows with a minimum (Q4_1, Q5_1): acc += dw·dx·isum + mw·sx.
+@inline(__always)
+func accumulateMinimumBlock(_ acc: inout SIMD8<Float>, _ t: UnsafeRawPointer, _ isum: SIMD8<Int32>, dx: Float, sx: Float) {
+    acc.addProduct(halves(t), toFloat(isum) * dx)
+    acc.addProduct(halves(t + 16), SIMD8<Float>(repeating: sx))
+}
+
+/// Q6_K, one activation row's 32-block: acc += s0·(dx·lo − 32·h0) + s1·(dx·hi − 32·h1).
+@inline(__always)
+func accumulateQ6KBlock(_ acc: inout SIMD8<Float>, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>,
+                        _ sums: (SIMD8<Int32>, SIMD8<Int32>), dx: Float, h0: Float, h1: Float) {
+    acc.addProduct(s0, SIMD8<Float>(repeating: -32 * h0).addingProduct(toFloat(sums.0), dx))
+    acc.addProduct(s1, SIMD8<Float>(repeating: -32 * h1).addingProduct(toFloat(sums.1), dx))
+}
+
 /// A Q4_K tile's 8 rows' packed 6-bit scales and minimums (get_scale_min_k4), a row per lane:
 /// sub-blocks 0–3 in the bytes of `scLo`/`mLo`, 4–7 in those of `scHi`/`mHi`.
 @inline(__always)

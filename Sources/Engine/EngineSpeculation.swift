@@ -51,6 +51,7 @@ final class Speculator {
     init(_ s: EngineSpeculation, target: Tokenizer, blockCount: Int, blockSize: Int, kvType: KVCacheType,
          batchTokens: Int, sequences: Int, context: Int) throws {
         guard (1...64).contains(s.options.maxDraftTokens) else { throw SpeculationError.invalidDraftTokens(s.options.maxDraftTokens) }
+        if case .first(let n) = s.options.draftVocabulary, n < 16 { throw SpeculationError.invalidDraftVocabulary(n) }
         guard s.maxSequences >= 1 else {
             throw EngineError.invalidParameter("speculation needs at least one sequence per step, got \(s.maxSequences)")
         }
@@ -62,7 +63,9 @@ final class Speculator {
             try SpeculationError.checkVocabularies(target: target, draft: tokenizer)
             draftModel = model
             draftCache = model.makePagedCache(blockCount: blockCount, blockSize: blockSize, type: kvType)
-            draftScratch = model.makeScratch(maxTokens: batchTokens, contextCapacity: context, logitRows: sequences)
+            let scratch = model.makeScratch(maxTokens: batchTokens, contextCapacity: context, logitRows: sequences)
+            scratch.logitSubset = s.options.draftLogitSubset(model: model, tokenizer: tokenizer)
+            draftScratch = scratch
             draftBatch = ForwardBatch(capacity: batchTokens, maxSequences: sequences,
                                       maxBlockEntries: sequences * ((context + blockSize - 1) / blockSize))
         case .promptLookup(let lo, let hi):

@@ -60,9 +60,13 @@ extension InferenceEngine {
             if round.length == 0 {
                 let count = min(round.position - state.draftFed, batch.capacity - batch.tokenCount)
                 guard count > 0 else { continue }
+                scratch.logitSubset?.include(tokens[state.draftFed ..< state.draftFed + count])
                 try batch.append(tokens[state.draftFed ..< state.draftFed + count], start: state.draftFed, blockTable: table, logits: .none)
                 state.draftFed += count
             } else {
+                // The draft scores the rare tokens its sequences use (`LogitSubset`); with more
+                // than the subset holds, the oldest text's are dropped.
+                scratch.logitSubset?.include(tokens[state.draftFed ... round.position])
                 let range = try batch.append(tokens[state.draftFed ... round.position], start: state.draftFed, blockTable: table, logits: .last)
                 rows[i] = range.lowerBound
                 state.draftFed = round.position + 1

@@ -21,9 +21,47 @@ public struct SpeculationOptions: Sendable {
     /// (`DraftLengthPolicy`), down to no drafting where it does not pay; else always the most.
     public var adaptive: Bool
 
-    public init(maxDraftTokens: Int = 8, adaptive: Bool = true) {
+    /// Which token ids a draft model scores (`DraftVocabulary`). Prompt lookup ignores it.
+    public var draftVocabulary: DraftVocabulary
+
+    public init(maxDraftTokens: Int = 8, adaptive: Bool = true, draftVocabulary: DraftVocabulary = .automatic) {
         self.maxDraftTokens = maxDraftTokens
         self.adaptive = adaptive
+        self.draftVocabulary = draftVocabulary
+    }
+
+    /// The logit subset a draft model's scratch takes under these options (nil: the whole vocabulary).
+    func draftLogitSubset(model: any CausalLM, tokenizer: Tokenizer) -> LogitSubset? {
+        guard let leading = draftVocabulary.leading(vocabularySize: model.config.vocabularySize) else { return nil }
+        // End-of-turn ids first: a draft must be able to end the answer where the target would.
+        let fixed = tokenizer.endOfGenerationIDList + tokenizer.controlTokenIDs.filter { $0 >= leading }
+        return LogitSubset(leading: leading, fixedIDs: fixed, vocabularySize: model.config.vocabularySize, hiddenSize: model.config.hiddenSize)
+    }
+}
+
+/// The token ids a draft model scores. Its output projection over a large vocabulary is a good
+/// part of its bytes per token (152k ids × 896 in Qwen2.5 0.5B: 145 of the 391 MB a step reads),
+/// and its drafts are almost always common tokens or the text's own (`LogitSubset`). The target
+/// checks every draft against its whole vocabulary, so output never changes; only acceptance can.
+public enum DraftVocabulary: Sendable, Equatable {
+    /// Every id.
+    case whole
+    /// The first n ids (at least 16), the control and end-of-turn tokens, and the text's tokens.
+    case first(Int)
+    /// `first(32768)` for vocabularies of more than 65,536 ids (Qwen's 152k, Gemma's 262k), else
+    /// `whole`. Measured on Qwen2.5-Coder 0.5B drafting for 1.5B: draft steps 0.75× as long,
+    /// acceptance 74% against 77% on the code prompt.
+    case automatic
+
+    static let automaticLeading = 32_768
+
+    /// The leading ids a subset keeps for a vocabulary of this size; nil: the whole vocabulary.
+    public func leading(vocabularySize: Int) -> Int? {
+        switch self {
+        case .whole: return nil
+        case .first(let n): return n < vocabularySize ? n : nil
+        case .automatic: return vocabularySize > 2 * Self.automaticLeading ? Self.automaticLeading : nil
+        }
     }
 }
 
@@ -55,11 +93,13 @@ public enum SpeculationError: Error, CustomStringConvertible, Equatable {
     case vocabularyMismatch(String)
     case invalidDraftTokens(Int)
     case invalidNgram(min: Int, max: Int)
+    case invalidDraftVocabulary(Int)
 
     public var description: String {
         switch self {
         case .vocabularyMismatch(let m): return "the draft model cannot draft for this target: \(m)"
         case .invalidDraftTokens(let k): return "the number of draft tokens must be in 1…64, got \(k)"
+        case .invalidDraftVocabulary(let n): return "the draft vocabulary must be at least 16 token ids, got \(n)"
         case .invalidNgram(let lo, let hi): return "prompt lookup needs 1 ≤ min n-gram ≤ max n-gram ≤ 16, got \(lo) and \(hi)"
         }
     }

@@ -21,6 +21,11 @@ public struct SpeculativeBenchmark {
         public var drafted: Int
         public var accepted: Int
         public var tokensPerTargetPass: Double
+        /// Drafting time per draft token (draft-model passes, catch-ups included), and time per
+        /// target pass that checked drafts, in milliseconds over the timed runs: the costs the
+        /// draft-length policy weighs.
+        public var draftMillisecondsPerToken: Double
+        public var checkMillisecondsPerPass: Double
         /// Every speculative run produced exactly the target's tokens.
         public var identicalOutput: Bool
 
@@ -43,8 +48,8 @@ public struct SpeculativeBenchmark {
         _ = try speculative.generate(promptIDs: promptIDs, options: options) { _ in }
         var result = PromptResult(label: label, promptTokens: promptIDs.count, generatedTokens: reference.generatedIDs.count,
                                   plainTokensPerSecond: [], speculativeTokensPerSecond: [], speedups: [], drafted: 0, accepted: 0,
-                                  tokensPerTargetPass: 0, identicalOutput: true)
-        var passes = 0.0, produced = 0.0
+                                  tokensPerTargetPass: 0, draftMillisecondsPerToken: 0, checkMillisecondsPerPass: 0, identicalOutput: true)
+        var passes = 0.0, produced = 0.0, draftSeconds = 0.0, checkSeconds = 0.0, checks = 0
         for _ in 0..<repetitions {
             let a = try plain.generate(promptIDs: promptIDs, options: options) { _ in }
             let b = try speculative.generate(promptIDs: promptIDs, options: options) { _ in }
@@ -57,8 +62,13 @@ public struct SpeculativeBenchmark {
                 result.accepted += s.accepted
                 passes += Double(s.verifyPasses + s.plainPasses)
                 produced += Double(s.accepted + s.verifyPasses + s.plainPasses)
+                draftSeconds += s.draftSeconds
+                checkSeconds += s.verifySeconds
+                checks += s.verifyPasses
             }
         }
+        result.draftMillisecondsPerToken = result.drafted > 0 ? 1000 * draftSeconds / Double(result.drafted) : 0
+        result.checkMillisecondsPerPass = checks > 0 ? 1000 * checkSeconds / Double(checks) : 0
         result.tokensPerTargetPass = passes > 0 ? produced / passes : 0
         return result
     }

@@ -36,11 +36,13 @@ public final class SpeculativeGenerator {
         guard (1...64).contains(speculation.maxDraftTokens) else {
             throw SpeculationError.invalidDraftTokens(speculation.maxDraftTokens)
         }
+        if case .first(let n) = speculation.draftVocabulary, n < 16 { throw SpeculationError.invalidDraftVocabulary(n) }
         switch draft {
         case .model(let model, let draftTokenizer):
             try SpeculationError.checkVocabularies(target: tokenizer, draft: draftTokenizer)
             draftCache = try model.makeCache(capacity: contextSize, type: kvCacheType)
             draftScratch = model.makeScratch(maxTokens: chunkSize, contextCapacity: contextSize, allLogits: false)
+            draftScratch?.logitSubset = speculation.draftLogitSubset(model: model, tokenizer: draftTokenizer)
         case .promptLookup(let lo, let hi):
             guard 1 <= lo, lo <= hi, hi <= 16 else { throw SpeculationError.invalidNgram(min: lo, max: hi) }
             draftCache = nil
@@ -84,6 +86,8 @@ public final class SpeculativeGenerator {
         // goes through the draft model too before the first token (as llama.cpp's does).
         var draftFed = 0
         if case .model(let model, _) = draft, let cache = draftCache, let scratch = draftScratch {
+            scratch.logitSubset?.forgetText()
+            scratch.logitSubset?.include(promptIDs)
             try prefill(model, promptIDs[...], start: 0, cache: cache, scratch: scratch, chunkSize: chunkSize)
             draftFed = promptIDs.count
         }
@@ -121,6 +125,7 @@ public final class SpeculativeGenerator {
                     drafts = PromptLookup.draft(sequence, minNgram: lo, maxNgram: hi, limit: k)
                 case .model(let model, _):
                     guard let cache = draftCache, let scratch = draftScratch else { break }
+                    scratch.logitSubset?.include(sequence[draftFed...])
                     try prefill(model, sequence[draftFed...], start: draftFed, cache: cache, scratch: scratch, chunkSize: chunkSize)
                     stats.draftPasses += (sequence.count - draftFed + chunkSize - 1) / chunkSize
                     draftFed = sequence.count

@@ -19,6 +19,9 @@ struct SpeculationArguments: ParsableArguments {
     @Flag(help: "Always draft --draft-tokens tokens (default: adapt the length to the measured acceptance and pass times, down to none).")
     var fixedDraft = false
 
+    @Option(help: "The draft model scores only its first N token ids (the frequent ones), its control and end-of-turn tokens and the text's tokens: a cheaper draft step; the target still checks every token against its whole vocabulary. 0: every id. Default: 32768 for vocabularies over 65536 ids, else every id.")
+    var draftVocab: Int?
+
     @Option(help: "Prompt lookup: the shortest n-gram to match.")
     var ngramMin: Int = 1
 
@@ -27,11 +30,25 @@ struct SpeculationArguments: ParsableArguments {
 
     var isActive: Bool { draft != nil || promptLookup }
 
-    var options: SpeculationOptions { SpeculationOptions(maxDraftTokens: draftTokens, adaptive: !fixedDraft) }
+    var options: SpeculationOptions {
+        SpeculationOptions(maxDraftTokens: draftTokens, adaptive: !fixedDraft, draftVocabulary: draftVocabulary)
+    }
+
+    var draftVocabulary: DraftVocabulary {
+        switch draftVocab {
+        case nil: return .automatic
+        case 0: return .whole
+        case let n?: return .first(n)
+        }
+    }
 
     func validate() throws {
         if draft != nil && promptLookup { throw ValidationError("--draft and --prompt-lookup are two ways to draft: choose one") }
         guard (1...64).contains(draftTokens) else { throw ValidationError("--draft-tokens must be in 1…64") }
+        if let n = draftVocab {
+            guard draft != nil else { throw ValidationError("--draft-vocab narrows a draft model's vocabulary: it needs --draft") }
+            guard n == 0 || n >= 16 else { throw ValidationError("--draft-vocab must be 0 (every id) or at least 16 token ids") }
+        }
         guard 1 <= ngramMin, ngramMin <= ngramMax, ngramMax <= 16 else {
             throw ValidationError("--ngram-min and --ngram-max need 1 ≤ min ≤ max ≤ 16")
         }

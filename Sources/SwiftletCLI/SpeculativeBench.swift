@@ -69,7 +69,11 @@ extension Bench {
         case .model: draftName = "draft model \((speculation.draft.map { URL(fileURLWithPath: $0).lastPathComponent }) ?? "")"
         case .promptLookup(let lo, let hi): draftName = "prompt lookup, n-grams of \(lo)–\(hi) tokens"
         }
-        let setup = "\(draftName); up to \(speculation.draftTokens) draft tokens per pass, \(speculation.fixedDraft ? "always" : "adaptive")"
+        var vocabulary = ""
+        if case .model(let draftModel, _) = source, let n = speculation.draftVocabulary.leading(vocabularySize: draftModel.config.vocabularySize) {
+            vocabulary = ", scoring its first \(n) token ids, its control tokens and the text's (--draft-vocab)"
+        }
+        let setup = "\(draftName)\(vocabulary); up to \(speculation.draftTokens) draft tokens per pass, \(speculation.fixedDraft ? "always" : "adaptive")"
         switch output {
         case .md:
             print("""
@@ -77,9 +81,10 @@ extension Bench {
                 Single stream, greedy, up to \(gen) tokens per prompt; decode tokens/s after the first token (prompt
                 processing excluded from both), \(llama.pool.threadCount) threads. Medians (and ranges) of \(repetitions) runs, the target
                 alone and with speculation alternating; speed-up is the median (and lowest) of the per-pair ratios.
+                Draft ms per token: drafting time ÷ draft tokens; check ms: time per target pass that checked drafts.
 
-                | prompt | prompt tokens | generated | target alone, tok/s | speculative, tok/s | speed-up | draft tokens accepted | tokens per target pass | same output |
-                |---|---|---|---|---|---|---|---|---|
+                | prompt | prompt tokens | generated | target alone, tok/s | speculative, tok/s | speed-up | draft tokens accepted | tokens per target pass | draft ms per token | check ms | same output |
+                |---|---|---|---|---|---|---|---|---|---|---|
                 """)
             for r in results {
                 func rate(_ xs: [Double]) -> String {
@@ -89,6 +94,7 @@ extension Bench {
                 print("| `\(label)` | \(r.promptTokens) | \(r.generatedTokens) | \(rate(r.plainTokensPerSecond)) | \(rate(r.speculativeTokensPerSecond)) "
                       + "| \(BenchReport.fixed(Statistics.median(r.speedups), 2))× (\(BenchReport.fixed(r.speedups.min() ?? 0, 2))×) "
                       + "| \(r.accepted) of \(r.drafted) (\(BenchReport.fixed(100 * r.acceptanceRate, 0))%) | \(BenchReport.fixed(r.tokensPerTargetPass, 2)) "
+                      + "| \(BenchReport.fixed(r.draftMillisecondsPerToken, 1)) | \(BenchReport.fixed(r.checkMillisecondsPerPass, 1)) "
                       + "| \(r.identicalOutput ? "yes" : "NO") |")
             }
         case .json, .jsonl:

@@ -205,6 +205,17 @@ public final class Tokenizer: Sendable {
         id >= 0 && id < tokens.count ? tokens[id] : nil
     }
 
+    /// Ids that are not text: control and user-defined tokens (`<|im_start|>`, `<|fim_prefix|>`,
+    /// SentencePiece's `<start_of_turn>`, …) and every end-of-turn id, ascending.
+    public var controlTokenIDs: [Int] {
+        var ids = Set(endOfGenerationIDs)
+        for (id, type) in tokenTypes.enumerated() where type == 3 || type == 4 { ids.insert(id) }
+        return ids.sorted()
+    }
+
+    /// The end-of-turn ids, ascending.
+    public var endOfGenerationIDList: [Int] { endOfGenerationIDs.sorted() }
+
     /// True for ids that end a turn: eos, the GGUF's eot/eom ids, and `<|im_end|>`,
     /// `<|endoftext|>`, `<|eot_id|>`, `<|eom_id|>`, `<|end|>`, `<end_of_turn>` when they are
     /// control tokens of this vocabulary.

@@ -57,6 +57,30 @@ import Tokenizer
         #expect(accepted < drafted || drafted == 0)
     }
 
+    /// A draft that scores only part of the vocabulary (`--draft-vocab`): the output is still the
+    /// target's, token for token, and a draft outside the subset is never proposed.
+    @Test func greedyWithANarrowDraftVocabularyEqualsTheTargetAlone() throws {
+        let (model, tokenizer) = try Self.target.get()
+        let generator = try SpeculativeGenerator(target: model, tokenizer: tokenizer, draft: .model(model, tokenizer), contextSize: 128,
+                                                 speculation: SpeculationOptions(maxDraftTokens: 4, adaptive: false, draftVocabulary: .first(16)))
+        var drafted = 0, accepted = 0
+        for prompt in Self.prompts(6, seed: 11) {
+            let expected = try Self.plain(prompt, maxTokens: 30)
+            let result = try generator.generate(promptIDs: prompt, options: GenerationOptions(maxTokens: 30)) { _ in }
+            #expect(result.generatedIDs == expected.generatedIDs, "prompt \(prompt)")
+            let stats = try #require(result.speculation)
+            drafted += stats.drafted
+            accepted += stats.accepted
+        }
+        // The target drafting for itself over ids 0..<16 and the text's: the rejections are its
+        // own choices of ids it has not seen yet.
+        #expect(drafted > 0 && accepted > 0)
+        #expect(throws: SpeculationError.invalidDraftVocabulary(8)) {
+            try SpeculativeGenerator(target: model, tokenizer: tokenizer, draft: .model(model, tokenizer), contextSize: 128,
+                                     speculation: SpeculationOptions(draftVocabulary: .first(8)))
+        }
+    }
+
     /// The target as its own draft: every draft token is accepted, K + 1 tokens per pass.
     @Test func theTargetAsItsOwnDraftIsAlwaysAccepted() throws {
         let (model, tokenizer) = try Self.target.get()

@@ -24,11 +24,11 @@ import Tokenizer
     }
 
     static func engine(_ draft: DraftSource, draftTokens: Int = 4, adaptive: Bool = false, blocks: Int? = nil,
-                       speculating: Int = 4) throws -> InferenceEngine {
+                       speculating: Int = 4, vocabulary: DraftVocabulary = .automatic) throws -> InferenceEngine {
         let (model, tokenizer) = try Pair.target.get()
+        let options = SpeculationOptions(maxDraftTokens: draftTokens, adaptive: adaptive, draftVocabulary: vocabulary)
         return try InferenceEngine(model: model, tokenizer: tokenizer, configuration: config(blocks: blocks),
-                                   speculation: EngineSpeculation(draft: draft, options: SpeculationOptions(maxDraftTokens: draftTokens, adaptive: adaptive),
-                                                                  maxSequences: speculating))
+                                   speculation: EngineSpeculation(draft: draft, options: options, maxSequences: speculating))
     }
 
     /// Runs `requests` at once; results in order.
@@ -52,10 +52,13 @@ import Tokenizer
         return Pair.prompts(6, seed: 42) + [shared + [20, 21], shared + [22], shared + [23, 24, 25]]
     }
 
-    @Test(arguments: [(4, false, 4), (8, true, 4), (1, false, 9)])
-    func greedyFromManyRequestsEqualsTheTargetAlone(draftTokens: Int, adaptive: Bool, speculating: Int) async throws {
+    /// The last case drafts over ids 0..<16 and the text's only (`--draft-vocab`), several
+    /// sequences sharing the draft's subset.
+    @Test(arguments: [(4, false, 4, DraftVocabulary.automatic), (8, true, 4, .automatic), (1, false, 9, .automatic), (4, false, 4, .first(16))])
+    func greedyFromManyRequestsEqualsTheTargetAlone(draftTokens: Int, adaptive: Bool, speculating: Int, vocabulary: DraftVocabulary) async throws {
         let (draftModel, draftTokenizer) = try Pair.draft.get()
-        let engine = try Self.engine(.model(draftModel, draftTokenizer), draftTokens: draftTokens, adaptive: adaptive, speculating: speculating)
+        let engine = try Self.engine(.model(draftModel, draftTokenizer), draftTokens: draftTokens, adaptive: adaptive, speculating: speculating,
+                                     vocabulary: vocabulary)
         defer { engine.shutdown() }
         let prompts = Self.prompts()
         let results = try await Self.run(engine, prompts.map { EngineRequest(promptTokens: $0, maxTokens: 30) })

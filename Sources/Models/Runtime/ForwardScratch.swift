@@ -28,6 +28,8 @@ public final class ForwardScratch: @unchecked Sendable {
         get { matmul.singleRowNumerics }
         set { matmul.singleRowNumerics = newValue }
     }
+    /// Score only these token ids (a draft model's frequent tokens); nil: the whole vocabulary.
+    public var logitSubset: LogitSubset?
     /// The batch the one-sequence `forward` fills (one sequence, blocks 0, 1, 2, …).
     let singleSequence: ForwardBatch
     /// Upper bound on parallel attention tasks: heads × token groups.

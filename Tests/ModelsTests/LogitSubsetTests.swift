@@ -31,8 +31,11 @@ import Testing
             for (row, (a, b)) in zip(whole, part).enumerated() {
                 for id in 0..<vocab {
                     if scored.contains(id) {
-                        // Extra ids are dotted in F32, the leading ones by the format's kernels.
-                        #expect(abs(a[id] - b[id]) <= 1e-3 * max(1, abs(a[id])), "\(backend) \(type) row \(row) id \(id): \(a[id]) vs \(b[id])")
+                        // The leading ids take the same kernels as the whole pass. The extra ids are
+                        // dotted in F32, where the whole pass's integer kernels read 8-bit
+                        // activations (a relative error of about 1/254 per value).
+                        let tolerance: Float = id < 16 ? 1e-5 : (type == .f32 ? 1e-4 : 2e-2)
+                        #expect(abs(a[id] - b[id]) <= tolerance * max(1, abs(a[id])), "\(backend) \(type) row \(row) id \(id): \(a[id]) vs \(b[id])")
                     } else {
                         #expect(b[id] == -.infinity, "row \(row) id \(id)")
                     }

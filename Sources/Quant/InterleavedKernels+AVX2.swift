@@ -173,12 +173,15 @@ enum AVX2Kernels {
             let tiles = w + g * nb * T.tileBytes
             var i = 0
             while i + 4 <= n {
-                rows4(T.self, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
+                rows4(T.self, 4, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
                 i += 4
             }
-            while i < n {
+            // The last 2 or 3 rows in one pass that unpacks each tile once (a 3-row speculative
+            // check cost three 1-row passes before); a last single row takes the decode kernel.
+            if n - i >= 2 {
+                rows4(T.self, n - i, tiles, blocks: nb, k: k, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8, ldy: ldy)
+            } else if i < n {
                 row1(T.self, tiles, blocks: nb, values + i * k, scales + i * nb, sums + i * nb, y + i * ldy + g * 8)
-                i += 1
             }
         }
     }
@@ -196,10 +199,10 @@ enum AVX2Kernels {
         UnsafeMutableRawPointer(y).storeBytes(of: acc, as: SIMD8<Float>.self)
     }
 
-    /// One group's 8 rows · four activation rows (`k` bytes apart): the operands are unpacked
-    /// once per tile and shared by the four.
+    /// One group's 8 rows · `count` (2–4) activation rows (`k` bytes apart): the operands are
+    /// unpacked once per tile and shared.
     @inline(__always)
-    static func rows4<T: AVX2Tile>(_: T.Type, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
+    static func rows4<T: AVX2Tile>(_: T.Type, _ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
                                    _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var t = tiles
@@ -209,11 +212,12 @@ enum AVX2Kernels {
             let o = b * 32
             T.accumulate(&a0, t, T.dot(ops, x0 + o), dx: dx[b], sx: sx[b])
             T.accumulate(&a1, t, T.dot(ops, x1 + o), dx: dx[b + nb], sx: sx[b + nb])
-            T.accumulate(&a2, t, T.dot(ops, x2 + o), dx: dx[b + 2 * nb], sx: sx[b + 2 * nb])
-            T.accumulate(&a3, t, T.dot(ops, x3 + o), dx: dx[b + 3 * nb], sx: sx[b + 3 * nb])
+            // Folded away where count is a literal 4; predictable branches in the remainder's copy.
+            if count > 2 { T.accumulate(&a2, t, T.dot(ops, x2 + o), dx: dx[b + 2 * nb], sx: sx[b + 2 * nb]) }
+            if count > 3 { T.accumulate(&a3, t, T.dot(ops, x3 + o), dx: dx[b + 3 * nb], sx: sx[b + 3 * nb]) }
             t += T.tileBytes
         }
-        KQuantTiles.storeRows(a0, a1, a2, a3, 4, y, ldy)
+        KQuantTiles.storeRows(a0, a1, a2, a3, count, y, ldy)
     }
 }
 #endif

@@ -30,14 +30,18 @@ enum AVX2KQuant {
                 q4kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
                 i += 4
             }
-            while i < n {
+            // The last 2 or 3 rows in one pass that unpacks each tile once (a 3-row speculative
+            // check cost three 1-row passes before).
+            // A single row (decode) keeps its own copy, with no code for the other rows.
+            if n - i == 1 {
                 q4kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
-                i += 1
+            } else if n - i > 1 {
+                q4kRows(n - i, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
             }
         }
     }
 
-    /// One group's 8 rows · `count` (1 or 4) activation rows `k` bytes apart.
+    /// One group's 8 rows · `count` (1–4) activation rows `k` bytes apart.
     @inline(__always)
     static func q4kRows(_ count: Int, _ tiles: UnsafeRawPointer, blocks nb: Int, k: Int, _ x: UnsafePointer<Int8>,
                         _ dx: UnsafePointer<Float>, _ sx: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -55,11 +59,16 @@ enum AVX2KQuant {
                 let blk = b * 8 + s, o = blk * 32
                 a0.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x0 + o)) * dx[blk])
                 a0.addProduct(minimum, SIMD8(repeating: -sx[blk]))
-                if count == 4 {
+                // Folded away where count is a literal 1 or 4; predictable in the remainder's copy.
+                if count > 1 {
                     a1.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x1 + o)) * dx[blk + n32])
                     a1.addProduct(minimum, SIMD8(repeating: -sx[blk + n32]))
+                }
+                if count > 2 {
                     a2.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x2 + o)) * dx[blk + 2 * n32])
                     a2.addProduct(minimum, SIMD8(repeating: -sx[blk + 2 * n32]))
+                }
+                if count > 3 {
                     a3.addProduct(scale, toFloat(AVX2.nibbleDot(ops, x3 + o)) * dx[blk + 3 * n32])
                     a3.addProduct(minimum, SIMD8(repeating: -sx[blk + 3 * n32]))
                 }
@@ -79,9 +88,13 @@ enum AVX2KQuant {
                 q6kRows(4, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
                 i += 4
             }
-            while i < n {
+            // The last 2 or 3 rows in one pass that unpacks each tile once (a 3-row speculative
+            // check cost three 1-row passes before).
+            // A single row (decode) keeps its own copy, with no code for the other rows.
+            if n - i == 1 {
                 q6kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
-                i += 1
+            } else if n - i > 1 {
+                q6kRows(n - i, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
             }
         }
     }
@@ -100,11 +113,15 @@ enum AVX2KQuant {
                 let s0 = d * signedBytes(t + 16 + 16 * a), s1 = d * signedBytes(t + 24 + 16 * a)
                 let blk = b * 8 + a, o = blk * 32
                 accumulateQ6KBlock(&a0, s0, s1, AVX2.sixBitDotHalves(ops, x0 + o), dx: dx[blk], h0: hs[2 * blk], h1: hs[2 * blk + 1])
-                if count == 4 {
+                if count > 1 {
                     accumulateQ6KBlock(&a1, s0, s1, AVX2.sixBitDotHalves(ops, x1 + o), dx: dx[blk + n32],
                                   h0: hs[2 * (blk + n32)], h1: hs[2 * (blk + n32) + 1])
+                }
+                if count > 2 {
                     accumulateQ6KBlock(&a2, s0, s1, AVX2.sixBitDotHalves(ops, x2 + o), dx: dx[blk + 2 * n32],
                                   h0: hs[2 * (blk + 2 * n32)], h1: hs[2 * (blk + 2 * n32) + 1])
+                }
+                if count > 3 {
                     accumulateQ6KBlock(&a3, s0, s1, AVX2.sixBitDotHalves(ops, x3 + o), dx: dx[blk + 3 * n32],
                                   h0: hs[2 * (blk + 3 * n32)], h1: hs[2 * (blk + 3 * n32) + 1])
                 }

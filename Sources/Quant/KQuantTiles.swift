@@ -85,16 +85,18 @@ public enum KQuantTiles {
         }
     }
 
-    /// Stores a tile's 8 outputs for one activation row (`count` 1) or four (`count` ≥ 4), `ldy`
-    /// floats apart: the end of every ISA's tile kernels.
+    /// Stores a tile's 8 outputs for `count` activation rows (1–4; 4 for more), `ldy` floats
+    /// apart: the end of every ISA's tile kernels.
     @inline(__always)
     static func storeRows(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>, _ count: Int,
                           _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
         let out = UnsafeMutableRawPointer(y)
         out.storeBytes(of: a0, as: SIMD8<Float>.self)
-        guard count >= 4 else { return }
+        guard count >= 2 else { return }
         (out + 4 * ldy).storeBytes(of: a1, as: SIMD8<Float>.self)
+        guard count >= 3 else { return }
         (out + 8 * ldy).storeBytes(of: a2, as: SIMD8<Float>.self)
+        guard count >= 4 else { return }
         (out + 12 * ldy).storeBytes(of: a3, as: SIMD8<Float>.self)
     }
 

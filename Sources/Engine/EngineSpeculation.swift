@@ -50,8 +50,7 @@ final class Speculator {
 
     init(_ s: EngineSpeculation, target: Tokenizer, blockCount: Int, blockSize: Int, kvType: KVCacheType,
          batchTokens: Int, sequences: Int, context: Int) throws {
-        guard (1...64).contains(s.options.maxDraftTokens) else { throw SpeculationError.invalidDraftTokens(s.options.maxDraftTokens) }
-        if case .first(let n) = s.options.draftVocabulary, n < 16 { throw SpeculationError.invalidDraftVocabulary(n) }
+        try s.options.validate()
         guard s.maxSequences >= 1 else {
             throw EngineError.invalidParameter("speculation needs at least one sequence per step, got \(s.maxSequences)")
         }

@@ -30,6 +30,13 @@ public struct SpeculationOptions: Sendable {
         self.draftVocabulary = draftVocabulary
     }
 
+    /// The draft length in 1…64 and a draft vocabulary of at least 16 ids: what the single-stream
+    /// generator and the engine both refuse.
+    func validate() throws(SpeculationError) {
+        guard (1...64).contains(maxDraftTokens) else { throw .invalidDraftTokens(maxDraftTokens) }
+        if case .first(let n) = draftVocabulary, n < 16 { throw .invalidDraftVocabulary(n) }
+    }
+
     /// The logit subset a draft model's scratch takes under these options (nil: the whole vocabulary).
     func draftLogitSubset(model: any CausalLM, tokenizer: Tokenizer) -> LogitSubset? {
         guard let leading = draftVocabulary.leading(vocabularySize: model.config.vocabularySize) else { return nil }

@@ -33,10 +33,7 @@ public final class SpeculativeGenerator {
 
     public init(target: any CausalLM, tokenizer: Tokenizer, draft: DraftSource, contextSize: Int,
                 speculation: SpeculationOptions = SpeculationOptions(), chunkSize: Int = 256, kvCacheType: KVCacheType = .f16) throws {
-        guard (1...64).contains(speculation.maxDraftTokens) else {
-            throw SpeculationError.invalidDraftTokens(speculation.maxDraftTokens)
-        }
-        if case .first(let n) = speculation.draftVocabulary, n < 16 { throw SpeculationError.invalidDraftVocabulary(n) }
+        try speculation.validate()
         switch draft {
         case .model(let model, let draftTokenizer):
             try SpeculationError.checkVocabularies(target: tokenizer, draft: draftTokenizer)

@@ -31,8 +31,7 @@ enum AVX2KQuant {
                 i += 4
             }
             // The last 2 or 3 rows in one pass that unpacks each tile once (a 3-row speculative
-            // check cost three 1-row passes before).
-            // A single row (decode) keeps its own copy, with no code for the other rows.
+            // check cost three 1-row passes before); a single row (decode) keeps its own copy.
             if n - i == 1 {
                 q4kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, sums + i * n32, y + i * ldy + g * 8, ldy: ldy)
             } else if n - i > 1 {
@@ -89,8 +88,7 @@ enum AVX2KQuant {
                 i += 4
             }
             // The last 2 or 3 rows in one pass that unpacks each tile once (a 3-row speculative
-            // check cost three 1-row passes before).
-            // A single row (decode) keeps its own copy, with no code for the other rows.
+            // check cost three 1-row passes before); a single row (decode) keeps its own copy.
             if n - i == 1 {
                 q6kRows(1, tiles, blocks: nb, k: k, values + i * k, scales + i * n32, halfSums + 2 * i * n32, y + i * ldy + g * 8, ldy: ldy)
             } else if n - i > 1 {
